@@ -1,0 +1,198 @@
+// Guest physical memory: one WebAssembly.Memory holding RAM (shared later with JIT-generated code),
+// ROM regions inside it, an MMIO dispatch map, the A20 gate, and tracking of which physical pages
+// hold translated code so that writes to them can invalidate translations.
+
+export interface MmioHandler {
+  read(addr: number, size: 1 | 2 | 4): number;
+  write(addr: number, size: 1 | 2 | 4, value: number): void;
+}
+
+/** Kind of each 4 KiB physical page. */
+export const enum PageKind {
+  RAM = 0,
+  ROM = 1,
+  MMIO = 2,
+  NONE = 3,
+}
+
+const PAGE_SHIFT = 12;
+const PAGES_4G = 1 << 20;
+
+export class PhysicalMemory {
+  readonly wasmMemory: WebAssembly.Memory;
+  readonly ramSize: number;
+  u8: Uint8Array;
+  i32: Int32Array;
+  view: DataView;
+  /** PageKind per 4 KiB page of the 4 GiB physical space. */
+  readonly kind = new Uint8Array(PAGES_4G);
+  private readonly mmio: (MmioHandler | undefined)[] = [];
+  private readonly mmioNames: string[] = [];
+  /** Per-page count of translated blocks that were decoded from the page (0 = no code). */
+  readonly codePages: Uint8Array;
+  /** Invoked when a write hits a page with translated code; the page is then no longer code. */
+  onCodeWrite: ((page: number) => void) | null = null;
+  /** Invoked when the set of pages needing slow-path writes changes (TLB must be flushed). */
+  onLayoutChange: (() => void) | null = null;
+  /** A20 gate: when false, physical bit 20 is forced to 0 (8086 wrap-around). */
+  a20 = true;
+  /** Per-device MMIO access counts. */
+  readonly mmioCounts: Record<string, number> = Object.create(null) as Record<string, number>;
+  onMmioAccess: ((device: string, addr: number, write: boolean) => void) | null = null;
+
+  constructor(ramBytes: number) {
+    if (ramBytes < 1 << 20 || ramBytes > 0xc000_0000 || ramBytes % 65536)
+      throw new Error(`guest RAM must be a multiple of 64 KiB between 1 MiB and 3 GiB (got ${ramBytes})`);
+    this.ramSize = ramBytes;
+    this.wasmMemory = new WebAssembly.Memory({ initial: ramBytes / 65536, maximum: ramBytes / 65536 });
+    this.u8 = new Uint8Array(this.wasmMemory.buffer);
+    this.i32 = new Int32Array(this.wasmMemory.buffer);
+    this.view = new DataView(this.wasmMemory.buffer);
+    this.codePages = new Uint8Array(ramBytes >>> PAGE_SHIFT);
+    this.kind.fill(PageKind.NONE);
+    this.kind.fill(PageKind.RAM, 0, ramBytes >>> PAGE_SHIFT);
+  }
+
+  /** Copy `data` to `addr` and make the range read-only to the guest. */
+  loadRom(addr: number, data: Uint8Array): void {
+    if (addr + data.length > this.ramSize) throw new Error("ROM must lie inside the RAM backing store");
+    this.u8.set(data, addr);
+    for (let p = addr >>> PAGE_SHIFT; p < (addr + data.length + 0xfff) >>> PAGE_SHIFT; p++)
+      this.kind[p] = PageKind.ROM;
+    this.onLayoutChange?.();
+  }
+
+  /** Route accesses to [base, base+length) (page aligned) to a device. */
+  mapMmio(name: string, base: number, length: number, handler: MmioHandler): void {
+    if (base & 0xfff || length & 0xfff) throw new Error("MMIO regions must be 4 KiB aligned");
+    const id = this.mmio.length;
+    this.mmio.push(handler);
+    this.mmioNames.push(name);
+    this.mmioCounts[name] ??= 0;
+    for (let p = base >>> PAGE_SHIFT; p < (base + length) >>> PAGE_SHIFT; p++) {
+      this.kind[p] = PageKind.MMIO;
+      this.mmioPage[p] = id;
+    }
+    this.onLayoutChange?.();
+  }
+  private readonly mmioPage = new Uint16Array(PAGES_4G);
+
+  /** Apply the A20 gate to a physical address. */
+  a20Mask(addr: number): number {
+    return this.a20 ? addr : addr & ~0x100000;
+  }
+
+  setA20(enabled: boolean): void {
+    if (enabled === this.a20) return;
+    this.a20 = enabled;
+    this.onLayoutChange?.();
+  }
+
+  pageKind(addr: number): PageKind {
+    return this.kind[addr >>> PAGE_SHIFT] as PageKind;
+  }
+
+  // --- slow-path accesses (the CPU's TLB fast path reads u8/view directly for RAM) -----------------
+
+  read8(addr: number): number {
+    addr >>>= 0;
+    const k = this.kind[addr >>> PAGE_SHIFT];
+    if (k <= PageKind.ROM) return this.u8[addr];
+    if (k === PageKind.MMIO) return this.mmioRead(addr, 1) & 0xff;
+    return 0xff;
+  }
+
+  read16(addr: number): number {
+    addr >>>= 0;
+    if ((addr & 0xfff) === 0xfff) return this.read8(addr) | (this.read8(addr + 1) << 8);
+    const k = this.kind[addr >>> PAGE_SHIFT];
+    if (k <= PageKind.ROM) return this.view.getUint16(addr, true);
+    if (k === PageKind.MMIO) return this.mmioRead(addr, 2) & 0xffff;
+    return 0xffff;
+  }
+
+  read32(addr: number): number {
+    addr >>>= 0;
+    if ((addr & 0xfff) > 0xffc) return this.read16(addr) | (this.read16(addr + 2) << 16);
+    const k = this.kind[addr >>> PAGE_SHIFT];
+    if (k <= PageKind.ROM) return this.view.getInt32(addr, true);
+    if (k === PageKind.MMIO) return this.mmioRead(addr, 4) | 0;
+    return -1;
+  }
+
+  write8(addr: number, v: number): void {
+    addr >>>= 0;
+    const p = addr >>> PAGE_SHIFT;
+    const k = this.kind[p];
+    if (k === PageKind.RAM) {
+      if (p < this.codePages.length && this.codePages[p]) this.codeWritten(p);
+      this.u8[addr] = v;
+    } else if (k === PageKind.MMIO) this.mmioWrite(addr, 1, v & 0xff);
+  }
+
+  write16(addr: number, v: number): void {
+    addr >>>= 0;
+    if ((addr & 0xfff) === 0xfff) {
+      this.write8(addr, v);
+      this.write8(addr + 1, v >> 8);
+      return;
+    }
+    const p = addr >>> PAGE_SHIFT;
+    const k = this.kind[p];
+    if (k === PageKind.RAM) {
+      if (p < this.codePages.length && this.codePages[p]) this.codeWritten(p);
+      this.view.setUint16(addr, v, true);
+    } else if (k === PageKind.MMIO) this.mmioWrite(addr, 2, v & 0xffff);
+  }
+
+  write32(addr: number, v: number): void {
+    addr >>>= 0;
+    if ((addr & 0xfff) > 0xffc) {
+      this.write16(addr, v);
+      this.write16(addr + 2, v >>> 16);
+      return;
+    }
+    const p = addr >>> PAGE_SHIFT;
+    const k = this.kind[p];
+    if (k === PageKind.RAM) {
+      if (p < this.codePages.length && this.codePages[p]) this.codeWritten(p);
+      this.view.setInt32(addr, v, true);
+    } else if (k === PageKind.MMIO) this.mmioWrite(addr, 4, v);
+  }
+
+  // --- code-page tracking --------------------------------------------------------------------------
+
+  /** Note that translated code was derived from this physical page. */
+  markCode(page: number): void {
+    if (page >= this.codePages.length) return;
+    if (this.codePages[page] === 0) {
+      this.codePages[page] = 1;
+      this.onLayoutChange?.();
+    }
+  }
+
+  isCode(page: number): boolean {
+    return page < this.codePages.length && this.codePages[page] !== 0;
+  }
+
+  private codeWritten(page: number): void {
+    this.codePages[page] = 0;
+    this.onCodeWrite?.(page);
+  }
+
+  private mmioRead(addr: number, size: 1 | 2 | 4): number {
+    const id = this.mmioPage[addr >>> PAGE_SHIFT];
+    const name = this.mmioNames[id];
+    this.mmioCounts[name]++;
+    this.onMmioAccess?.(name, addr, false);
+    return this.mmio[id]!.read(addr, size);
+  }
+
+  private mmioWrite(addr: number, size: 1 | 2 | 4, v: number): void {
+    const id = this.mmioPage[addr >>> PAGE_SHIFT];
+    const name = this.mmioNames[id];
+    this.mmioCounts[name]++;
+    this.onMmioAccess?.(name, addr, true);
+    this.mmio[id]!.write(addr, size, v);
+  }
+}
