@@ -1,0 +1,249 @@
+// `npx virtlab run ...`: the headless runner. Its flags and exit codes are a contract that tests and
+// benchmarks rely on (see README): exit 0 when --expect matched, 1 on timeout, 2 on any error.
+
+import { readFileSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { Machine } from "../engine/machine.ts";
+import { bootMultiboot } from "../engine/boot/multiboot.ts";
+import { findImage, parseManifest, verifyImageFile, type ImageEntry } from "../engine/boot/manifest.ts";
+import { ImageError } from "../engine/boot/errors.ts";
+import { collectStats } from "../engine/stats.ts";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+export const IMAGES_DIR = join(ROOT, "public/images");
+
+const USAGE = `usage: virtlab run (--image NAME | --kernel FILE [--initrd FILE] [--cmdline S])
+                   [--mode native] [--mem MiB] [--expect REGEX] [--send TEXT]
+                   [--timeout SECONDS] [--deterministic] [--stats FILE] [--quiet]
+
+Streams the guest's first serial port to stdout.
+  --expect REGEX   exit 0 as soon as the serial output matches, 1 on timeout
+  --send TEXT      type TEXT (\\n allowed) into the serial port once the guest listens
+  --timeout S      wall-clock limit in seconds (default: none without --expect, 60 with it)
+  --deterministic  virtual time from the instruction count; fixed RTC time
+  --stats FILE     write the counters as JSON when the run ends
+Exit codes: 0 success, 1 timeout, 2 error (message on stderr).`;
+
+class UsageError extends Error {}
+
+interface RunOptions {
+  image?: string;
+  kernel?: string;
+  initrd?: string;
+  cmdline?: string;
+  mode: string;
+  memMiB: number;
+  expect?: RegExp;
+  send?: string;
+  timeoutS?: number;
+  deterministic: boolean;
+  stats?: string;
+  quiet: boolean;
+}
+
+function parseRun(argv: string[]): RunOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      image: { type: "string" },
+      kernel: { type: "string" },
+      initrd: { type: "string" },
+      cmdline: { type: "string" },
+      mode: { type: "string", default: "native" },
+      mem: { type: "string", default: "64" },
+      expect: { type: "string" },
+      send: { type: "string" },
+      timeout: { type: "string" },
+      deterministic: { type: "boolean", default: false },
+      stats: { type: "string" },
+      quiet: { type: "boolean", default: false },
+    },
+    strict: true,
+  });
+  if (!values.image === !values.kernel)
+    throw new UsageError("give exactly one of --image NAME or --kernel FILE");
+  const memMiB = Number(values.mem);
+  if (!Number.isInteger(memMiB) || memMiB < 2 || memMiB > 2047)
+    throw new UsageError(`--mem must be 2..2047 MiB`);
+  let expect: RegExp | undefined;
+  if (values.expect !== undefined) {
+    try {
+      expect = new RegExp(values.expect);
+    } catch (e) {
+      throw new UsageError(`--expect is not a valid regular expression: ${(e as Error).message}`);
+    }
+  }
+  let timeoutS: number | undefined;
+  if (values.timeout !== undefined) {
+    timeoutS = Number(values.timeout);
+    if (!(timeoutS > 0)) throw new UsageError("--timeout must be a positive number of seconds");
+  } else if (expect) timeoutS = 60;
+  if (values.mode !== "native")
+    throw new UsageError(
+      `--mode ${values.mode}: the virtualization modes (bt, pv, hw) are not implemented yet; only "native" runs`,
+    );
+  return {
+    image: values.image,
+    kernel: values.kernel,
+    initrd: values.initrd,
+    cmdline: values.cmdline,
+    mode: values.mode,
+    memMiB,
+    expect,
+    send: values.send?.replace(/\\n/g, "\n").replace(/\\r/g, "\r").replace(/\\t/g, "\t"),
+    timeoutS,
+    deterministic: values.deterministic,
+    stats: values.stats,
+    quiet: values.quiet,
+  };
+}
+
+function sha256(b: Uint8Array): string {
+  return createHash("sha256").update(b).digest("hex");
+}
+
+function readFile(path: string): Uint8Array {
+  try {
+    return new Uint8Array(readFileSync(path));
+  } catch (e) {
+    throw new ImageError(path, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/** Load an image from the manifest, verifying every file's size and sha256. */
+export function loadImage(name: string): { entry: ImageEntry; files: Record<string, Uint8Array> } {
+  const manifestPath = join(IMAGES_DIR, "manifest.json");
+  const manifest = parseManifest(readFileSync(manifestPath, "utf8"), manifestPath);
+  const entry = findImage(manifest, name);
+  const files: Record<string, Uint8Array> = {};
+  for (const f of entry.files) {
+    const bytes = readFile(join(IMAGES_DIR, f.path));
+    verifyImageFile(f, bytes, sha256(bytes));
+    files[f.role] = bytes;
+  }
+  return { entry, files };
+}
+
+/** Build a machine and boot the requested kernel. */
+export function bootFromOptions(o: RunOptions): { machine: Machine; ready?: string } {
+  const machine = new Machine({ memoryMiB: o.memMiB, deterministic: o.deterministic });
+  let kernel: Uint8Array,
+    kernelName: string,
+    cmdline: string | undefined,
+    boot: string,
+    ready: string | undefined;
+  if (o.image) {
+    const { entry, files } = loadImage(o.image);
+    if (!files.kernel) throw new ImageError(o.image, "image has no kernel to boot");
+    kernel = files.kernel;
+    kernelName = entry.files.find((f) => f.role === "kernel")!.path;
+    cmdline = o.cmdline ?? entry.cmdline;
+    boot = entry.boot;
+    ready = entry.ready;
+  } else {
+    kernel = readFile(o.kernel!);
+    kernelName = o.kernel!;
+    cmdline = o.cmdline;
+    boot = "multiboot";
+  }
+  if (o.initrd && boot === "multiboot")
+    throw new UsageError("--initrd needs a Linux kernel (Linux boot protocol)");
+  if (boot !== "multiboot")
+    throw new ImageError(kernelName, `boot method "${boot}" is not implemented yet (multiboot kernels only)`);
+  bootMultiboot(machine, kernel, { cmdline, name: kernelName });
+  return { machine, ready };
+}
+
+async function run(o: RunOptions): Promise<number> {
+  const { machine } = bootFromOptions(o);
+  const out = process.stdout;
+  let seen = "";
+  let matched = false;
+  const decoder = new TextDecoder();
+  let pending: number[] = [];
+  machine.on((e) => {
+    if (e.type === "serial" && e.port === 0) {
+      pending.push(e.byte);
+    } else if (e.type === "reset") {
+      process.stderr.write(`\nvirtlab: guest reset: ${e.reason}\n${e.state}\n`);
+    }
+  });
+  const flush = () => {
+    if (!pending.length) return;
+    const text = decoder.decode(new Uint8Array(pending), { stream: true });
+    pending = [];
+    if (!o.quiet) out.write(text);
+    if (o.expect) {
+      seen = (seen + text).slice(-65536);
+      if (o.expect.test(seen)) matched = true;
+    }
+  };
+  // The UART keeps an unbounded host-side queue that feeds its FIFO as the guest reads.
+  if (o.send) machine.com1.receive(o.send);
+  const start = performance.now();
+  const deadline = o.timeoutS !== undefined ? start + o.timeoutS * 1000 : Infinity;
+  let status = 0;
+  for (;;) {
+    const r = machine.runSlice(2_000_000);
+    flush();
+    if (matched) break;
+    if (r.stopped) {
+      process.stderr.write(`virtlab: the guest stopped (${machine.lastReset?.reason ?? "shutdown"})\n`);
+      status = 2;
+      break;
+    }
+    const now = performance.now();
+    if (now >= deadline) {
+      if (o.expect) {
+        process.stderr.write(`virtlab: timeout after ${o.timeoutS} s without seeing /${o.expect.source}/\n`);
+        status = 1;
+      }
+      break;
+    }
+    if (r.idleUntilNs === Infinity && machine.deterministic) {
+      // Halted with interrupts off or nothing scheduled: nothing can ever happen again.
+      if (o.expect) {
+        process.stderr.write(`virtlab: the guest halted for good without printing /${o.expect.source}/\n`);
+        status = 1;
+      }
+      break;
+    }
+    if (r.idleUntilNs !== null) {
+      const waitMs = Math.min(50, Math.max(0, (r.idleUntilNs - machine.now()) / 1e6));
+      await new Promise((res) => setTimeout(res, waitMs));
+    } else await new Promise((res) => setImmediate(res));
+  }
+  const wallMs = performance.now() - start;
+  if (o.stats) writeFileSync(o.stats, JSON.stringify(collectStats(machine, wallMs), null, 2) + "\n");
+  return status;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    if (cmd === "run") return await run(parseRun(rest));
+    if (cmd === "--help" || cmd === "-h" || cmd === "help") {
+      console.log(USAGE);
+      return 0;
+    }
+    throw new UsageError(cmd ? `unknown command "${cmd}"` : "no command given");
+  } catch (e) {
+    if (e instanceof UsageError || (e as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+      process.stderr.write(`virtlab: ${(e as Error).message}\n${USAGE}\n`);
+    } else if (e instanceof ImageError) {
+      process.stderr.write(`virtlab: bad image: ${e.message}\n`);
+    } else {
+      process.stderr.write(`virtlab: internal error: ${(e as Error).stack ?? e}\n`);
+    }
+    return 2;
+  }
+}
+
+const isEntry = process.argv[1] && resolve(process.argv[1]).endsWith(join("src", "cli", "main.ts"));
+const viaBin = process.argv[1] && /virtlab(\.mjs)?$/.test(process.argv[1]);
+if (isEntry || viaBin) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

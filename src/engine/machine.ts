@@ -1,0 +1,181 @@
+// The PC: composes memory, CPU and devices, owns virtual time and the run loop.
+//
+// Virtual time (DESIGN.md "Virtual time and the run loop"): in deterministic mode it is derived
+// from the instruction count (plus time skipped while halted), so the same image and input give
+// the same output and counters on every run; in real-time mode it follows the host's monotonic
+// clock. Devices only ever see this virtual time. The TSC counts virtual nanoseconds (1 GHz).
+
+import { Cpu, type ResetEvent } from "./cpu/cpu.ts";
+import { IoBus, type TimedDevice } from "./io.ts";
+import { PhysicalMemory } from "./memory/memory.ts";
+import { Pic8259 } from "./devices/pic.ts";
+import { Pit8254 } from "./devices/pit.ts";
+import { Rtc146818 } from "./devices/rtc.ts";
+import { Uart16550 } from "./devices/uart.ts";
+import { I8042 } from "./devices/i8042.ts";
+import { Port80, Port92 } from "./devices/port92.ts";
+
+export interface MachineOptions {
+  /** Guest RAM in MiB (default 64). */
+  memoryMiB?: number;
+  /** Instruction-count-based virtual time and a fixed RTC epoch (default false). */
+  deterministic?: boolean;
+  /** Virtual nanoseconds per guest instruction in deterministic mode (default 10: 100 MIPS). */
+  nsPerInstruction?: number;
+  /** RTC time at virtual time 0 (default: host time, or 2026-01-01 00:00 UTC when deterministic). */
+  epochMs?: number;
+  /** Host clock in ns for real-time mode (default performance.now()). */
+  hostClockNs?: () => number;
+}
+
+export const DETERMINISTIC_EPOCH_MS = Date.UTC(2026, 0, 1);
+
+export type MachineEvent =
+  { type: "reset"; reason: string; state: string } | { type: "serial"; port: number; byte: number };
+
+export interface SliceResult {
+  /** Guest instructions executed. */
+  executed: number;
+  /** The CPU is halted with nothing to do before this virtual time (real-time mode: sleep). */
+  idleUntilNs: number | null;
+  /** The machine stopped (triple fault / shutdown) and will not run again until reset. */
+  stopped: boolean;
+}
+
+export class Machine {
+  readonly mem: PhysicalMemory;
+  readonly io = new IoBus();
+  readonly cpu: Cpu;
+  readonly pic: Pic8259;
+  readonly pit: Pit8254;
+  readonly rtc: Rtc146818;
+  readonly com1: Uart16550;
+  readonly com2: Uart16550;
+  readonly i8042: I8042;
+  readonly port92: Port92;
+  readonly post: Port80;
+  readonly deterministic: boolean;
+  readonly nsPerInstruction: number;
+  private readonly timed: TimedDevice[];
+  /** Virtual time skipped while halted (deterministic mode). */
+  private skippedNs = 0;
+  private readonly hostClock: () => number;
+  private readonly hostStart: number;
+  private lastNow = 0;
+  /** Listeners for serial output and reset events. */
+  private readonly listeners: ((e: MachineEvent) => void)[] = [];
+  lastReset: ResetEvent | null = null;
+
+  constructor(opts: MachineOptions = {}) {
+    const mib = opts.memoryMiB ?? 64;
+    if (!Number.isInteger(mib) || mib < 2 || mib > 2047)
+      throw new Error(`memory size must be a whole number of MiB between 2 and 2047 (got ${mib})`);
+    this.deterministic = opts.deterministic ?? false;
+    this.nsPerInstruction = opts.nsPerInstruction ?? 10;
+    this.hostClock = opts.hostClockNs ?? (() => performance.now() * 1e6);
+    this.hostStart = this.hostClock();
+    this.mem = new PhysicalMemory(mib << 20);
+    this.cpu = new Cpu(this.mem, this.io);
+    this.cpu.readTsc = () => Math.floor(this.now());
+    const clock = () => this.now();
+
+    this.pic = new Pic8259(this.io);
+    this.cpu.pic = this.pic;
+    this.pit = new Pit8254(this.io, { irq: this.pic.irqLine(0), clock });
+    const epochMs = opts.epochMs ?? (this.deterministic ? DETERMINISTIC_EPOCH_MS : Date.now());
+    this.rtc = new Rtc146818(this.io, { irq: this.pic.irqLine(8), memoryBytes: mib << 20, epochMs, clock });
+    this.com1 = new Uart16550(this.io, { name: "com1", base: 0x3f8, irq: this.pic.irqLine(4), clock });
+    this.com2 = new Uart16550(this.io, { name: "com2", base: 0x2f8, irq: this.pic.irqLine(3), clock });
+    this.com1.onTransmit = (byte) => this.emit({ type: "serial", port: 0, byte });
+    this.com2.onTransmit = (byte) => this.emit({ type: "serial", port: 1, byte });
+    this.i8042 = new I8042(this.io, { irq1: this.pic.irqLine(1), irq12: this.pic.irqLine(12) });
+    this.port92 = new Port92(this.io);
+    this.post = new Port80(this.io);
+    // The A20 line is the OR of the keyboard controller's output port and port 0x92 bit 1.
+    const a20 = () => this.mem.setA20(this.i8042.a20 || this.port92.a20);
+    this.i8042.onA20 = a20;
+    this.port92.onA20 = a20;
+    this.i8042.onReset = () => this.requestReset("keyboard controller reset (0xFE)");
+    this.port92.onReset = () => this.requestReset("fast reset via port 0x92");
+    this.cpu.onReset = (e) => {
+      this.lastReset = e;
+      this.emit({ type: "reset", reason: e.reason, state: e.state });
+    };
+    this.timed = [this.pit, this.rtc, this.com1, this.com2];
+  }
+
+  on(listener: (e: MachineEvent) => void): () => void {
+    this.listeners.push(listener);
+    return () => {
+      const k = this.listeners.indexOf(listener);
+      if (k >= 0) this.listeners.splice(k, 1);
+    };
+  }
+
+  private emit(e: MachineEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+
+  /** A guest-requested reset: the CPU stops and the event is reported (the host decides what next). */
+  private requestReset(reason: string): void {
+    this.cpu.shutdown = true;
+    this.cpu.halted = true;
+    this.lastReset = { reason, state: this.cpu.dumpState() };
+    this.emit({ type: "reset", reason, state: this.lastReset.state });
+  }
+
+  /** Current virtual time in ns. */
+  now(): number {
+    let t: number;
+    if (this.deterministic) t = this.cpu.icount * this.nsPerInstruction + this.skippedNs;
+    else t = this.hostClock() - this.hostStart;
+    if (t < this.lastNow) t = this.lastNow;
+    this.lastNow = t;
+    return t;
+  }
+
+  private nextDeadline(): number {
+    let d = Infinity;
+    for (const t of this.timed) d = Math.min(d, t.nextDeadline());
+    return d;
+  }
+
+  private advanceDevices(): void {
+    const now = this.now();
+    for (const t of this.timed) t.advance(now);
+  }
+
+  /**
+   * Run up to `budget` instructions in chunks bounded by the next device deadline. In deterministic
+   * mode a halted CPU jumps virtual time forward to the next deadline; in real-time mode the slice
+   * ends and reports how long the host may sleep.
+   */
+  runSlice(budget: number): SliceResult {
+    const cpu = this.cpu;
+    let executed = 0;
+    while (executed < budget) {
+      if (cpu.shutdown) return { executed, idleUntilNs: null, stopped: true };
+      this.advanceDevices();
+      const now = this.now();
+      const deadline = this.nextDeadline();
+      if (cpu.halted && !cpu.checkInterrupts()) {
+        if (cpu.shutdown) return { executed, idleUntilNs: null, stopped: true };
+        if (deadline === Infinity && !cpu.nmiPending)
+          return { executed, idleUntilNs: Infinity, stopped: false };
+        if (!this.deterministic) {
+          if (deadline > now) return { executed, idleUntilNs: deadline, stopped: false };
+          continue;
+        }
+        if (deadline > now) this.skippedNs += deadline - now;
+        continue;
+      }
+      let chunk = budget - executed;
+      if (this.deterministic && deadline !== Infinity) {
+        chunk = Math.min(chunk, Math.max(1, Math.ceil((deadline - now) / this.nsPerInstruction)));
+      } else chunk = Math.min(chunk, 20_000);
+      executed += cpu.run(chunk);
+    }
+    this.advanceDevices();
+    return { executed, idleUntilNs: null, stopped: cpu.shutdown };
+  }
+}

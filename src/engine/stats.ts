@@ -1,0 +1,33 @@
+// The machine's counters as one JSON-able object (CLI --stats, UI, benchmarks). Every number here
+// counts events that happened in the engine; nothing is estimated.
+
+import type { Machine } from "./machine.ts";
+
+export interface MachineStats {
+  instructions: number;
+  wallMs: number;
+  mips: number;
+  virtualNs: number;
+  tlb: { misses: number; walkRefs: number; flushes: number; invlpg: number };
+  vectors: Record<string, number>;
+  io: Record<string, number>;
+  mmio: Record<string, number>;
+}
+
+export function collectStats(m: Machine, wallMs: number): MachineStats {
+  const vectors: Record<string, number> = {};
+  m.cpu.vectorCounts.forEach((n, v) => {
+    if (n) vectors[v] = n;
+  });
+  const c = m.cpu.mmu.counters;
+  return {
+    instructions: m.cpu.icount,
+    wallMs: Math.round(wallMs),
+    mips: wallMs > 0 ? Math.round((m.cpu.icount / wallMs / 1000) * 10) / 10 : 0,
+    virtualNs: Math.round(m.now()),
+    tlb: { misses: c.tlbMisses, walkRefs: c.walkRefs, flushes: c.flushes, invlpg: c.invlpg },
+    vectors,
+    io: { ...m.io.counts },
+    mmio: { ...m.mem.mmioCounts },
+  };
+}
