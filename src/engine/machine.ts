@@ -79,7 +79,7 @@ export class Machine {
     this.cpu.readTsc = () => Math.floor(this.now());
     const clock = () => this.now();
 
-    this.pic = new Pic8259(this.io);
+    this.pic = new Pic8259(this.io, { onIntr: (pending) => (this.cpu.intr = pending) });
     this.cpu.pic = this.pic;
     this.pit = new Pit8254(this.io, { irq: this.pic.irqLine(0), clock });
     const epochMs = opts.epochMs ?? (this.deterministic ? DETERMINISTIC_EPOCH_MS : Date.now());

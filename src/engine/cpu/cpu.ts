@@ -66,6 +66,9 @@ export interface ResetEvent {
   state: string;
 }
 
+/** Bound on cached code pages (4 KiB each) before the decode cache starts over. */
+const MAX_ICACHE_PAGES = 8192;
+
 // Bytes of the register file for 8-bit registers AL CL DL BL AH CH DH BH (little-endian Int32Array).
 const R8 = [0, 4, 8, 12, 1, 5, 9, 13];
 
@@ -84,6 +87,9 @@ export const CPUID_FEATURES_EDX =
   (1 << 24); // FXSR
 
 export class Cpu {
+  /** When set before CPUs are created, they all count into it (the test suite's table coverage). */
+  static sharedOpcodeCounts: Uint32Array | null = null;
+
   // --- architectural state -------------------------------------------------------------------------
   readonly regs = new Int32Array(8);
   readonly r8 = new Uint8Array(this.regs.buffer);
@@ -126,7 +132,9 @@ export class Cpu {
   inhibitUntil = -1;
   /** Start of the instruction being executed (faults restart here). */
   insnEip = 0;
-  readonly insn = new Insn();
+  /** The instruction being (or last) executed. */
+  insn = new Insn();
+  private readonly scratchInsn = new Insn();
   /** Vector of the exception being delivered (-1 when none), for the double-fault rules. */
   private delivering = -1;
   excVector = 0;
@@ -134,12 +142,14 @@ export class Cpu {
   /** Interrupts and exceptions delivered (or intercepted), by vector. */
   readonly vectorCounts = new Float64Array(256);
   /** Per-opcode-entry execution counts (coverage and statistics); null when not collected. */
-  opcodeCounts: Uint32Array | null = null;
+  opcodeCounts: Uint32Array | null = Cpu.sharedOpcodeCounts;
 
   // --- connections ----------------------------------------------------------------------------------
   readonly mmu: Mmu;
   pic: InterruptController | null = null;
   nmiPending = false;
+  /** The interrupt controller's INTR output (set by the PIC when a request is pending). */
+  intr = false;
   onReset: ((e: ResetEvent) => void) | null = null;
   /** Returns the time-stamp counter (the machine supplies virtual or wall-clock based time). */
   readTsc: () => number = () => this.icount;
@@ -179,6 +189,7 @@ export class Cpu {
       return this.raise(EXC_PF, code);
     };
     this.fpu = new Fpu(this);
+    mem.onCodeWrite = (page) => this.invalidateCodePage(page);
     this.reset();
   }
 
@@ -274,6 +285,7 @@ export class Cpu {
     const old = this.mmu.cr0;
     v = (v | CR0_ET) & ~0x1ffaffc0; // reserved bits read as zero; ET is hardwired on P6
     if (v & CR0_PG && !(v & CR0_PE)) this.raise(EXC_GP, 0);
+    if ((v & 0x60000000) === 0x20000000) this.raise(EXC_GP, 0); // NW=1 with CD=0 (SDM MOV CRn)
     this.mmu.cr0 = v;
     if ((old ^ v) & (CR0_PG | CR0_WP | CR0_PE)) this.mmu.flush(false);
   }
@@ -607,35 +619,87 @@ export class Cpu {
 
   // --- fetch / decode / execute -----------------------------------------------------------------------
 
-  private fetchDecode(): void {
-    const i = this.insn;
+  /**
+   * Decoded instructions by physical address, one sparse array per physical page. A page that has
+   * entries is marked as code in PhysicalMemory, so any write to it drops the page's entries
+   * (self-modifying code, module loading, page reuse) through onCodeWrite.
+   */
+  private readonly icache: ((Insn | undefined)[] | undefined)[] = [];
+  private icachePages = 0;
+  /** Instruction-cache statistics (decodes avoided, pages invalidated by writes). */
+  readonly icacheStats = { hits: 0, decodes: 0, invalidations: 0 };
+
+  private invalidateCodePage(page: number): void {
+    if (this.icache[page]) {
+      this.icache[page] = undefined;
+      this.icachePages--;
+      this.icacheStats.invalidations++;
+    }
+  }
+
+  /** Drop every cached decode (on a change of memory layout that is not a guest write). */
+  flushDecodeCache(): void {
+    for (let p = 0; p < this.icache.length; p++) if (this.icache[p]) this.mem.unmarkCode(p);
+    this.icache.length = 0;
+    this.icachePages = 0;
+  }
+
+  private fetchDecode(): Insn {
     const l = (this.segBase[SEG_CS] + this.eip) | 0;
     const e = this.tlb[l >>> 12];
     const def32 = (this.segAttr[SEG_CS] & SA_DB) !== 0;
-    let r: number;
+    let i: Insn;
     if ((e & this.rMask) === this.rOk && (l & 0xfff) <= 0xff0) {
       const p = (e & ~0xfff) | (l & 0xfff);
-      r = decode(this.u8, p, p + 16, def32, i);
+      const pp = p >>> 12;
+      let page = this.icache[pp];
+      const hit = page !== undefined ? page[p & 0xfff] : undefined;
+      if (hit !== undefined && hit.def32 === def32) {
+        i = hit;
+        this.icacheStats.hits++;
+      } else {
+        i = new Insn();
+        const r = decode(this.u8, p, p + 16, def32, i);
+        if (r !== 0) this.decodeFault(r);
+        i.def32 = def32;
+        i.handler = HANDLERS[i.def.id];
+        this.icacheStats.decodes++;
+        if (pp < this.mem.codePages.length) {
+          if (page === undefined) {
+            if (this.icachePages >= MAX_ICACHE_PAGES) this.flushDecodeCache();
+            page = this.icache[pp] = [];
+            this.icachePages++;
+            this.mem.markCode(pp);
+          }
+          page[p & 0xfff] = i;
+        }
+      }
     } else {
       // Near a page end or not plain RAM: copy the bytes of this page, then the next only if needed.
+      i = this.scratchInsn;
       const user = this.cpl === 3;
       const n0 = Math.min(16, 0x1000 - (l & 0xfff));
       const p0 = this.mmu.translate(l, false, user);
       for (let k = 0; k < n0; k++) this.scratch[k] = this.mem.read8(p0 + k);
-      r = decode(this.scratch, 0, n0, def32, i);
+      let r = decode(this.scratch, 0, n0, def32, i);
       if (r === DecodeError.MORE) {
         const p1 = this.mmu.translate((l + n0) | 0, false, user);
         for (let k = n0; k < 16; k++) this.scratch[k] = this.mem.read8(p1 + k - n0);
         r = decode(this.scratch, 0, 16, def32, i);
       }
-    }
-    if (r !== 0) {
-      if (r === DecodeError.GP) this.raise(EXC_GP, 0);
-      this.raise(EXC_UD);
+      if (r !== 0) this.decodeFault(r);
+      i.def32 = def32;
+      i.handler = HANDLERS[i.def.id];
     }
     // Code-segment limit check on the whole instruction.
-    const last = ((this.eip >>> 0) + i.len - 1) >>> 0;
-    if (last > this.segLimit[SEG_CS] >>> 0 && !(this.flatR & (1 << SEG_CS))) this.raise(EXC_GP, 0);
+    if (!(this.flatR & (1 << SEG_CS)) && ((this.eip >>> 0) + i.len - 1) >>> 0 > this.segLimit[SEG_CS] >>> 0)
+      this.raise(EXC_GP, 0);
+    return i;
+  }
+
+  private decodeFault(r: number): never {
+    if (r === DecodeError.GP) this.raise(EXC_GP, 0);
+    return this.raise(EXC_UD);
   }
 
   /** Execute one instruction (faults are delivered to the guest). */
@@ -652,17 +716,19 @@ export class Cpu {
   private execOne(): void {
     this.insnEip = this.eip;
     const tf = this.flags.bits & TF;
-    this.fetchDecode();
-    const i = this.insn;
+    const i = this.fetchDecode();
+    this.insn = i;
     this.eip = this.segAttr[SEG_CS] & SA_DB ? (this.eip + i.len) | 0 : (this.eip + i.len) & 0xffff;
     if (this.opcodeCounts) this.opcodeCounts[i.def.id]++;
     HANDLERS[i.def.id](this, i);
     this.icount++;
-    if (tf) {
-      // Single-step trap after the instruction (Intel SDM 17.3.1.4).
-      this.dr[6] |= 0x4000;
-      deliverInterrupt(this, EXC_DB, -1, false, this.eip, true);
-    }
+    if (tf) this.singleStepTrap();
+  }
+
+  /** Single-step trap after an instruction that started with TF set (Intel SDM 17.3.1.4). */
+  private singleStepTrap(): void {
+    this.dr[6] |= 0x4000;
+    deliverInterrupt(this, EXC_DB, -1, false, this.eip, true);
   }
 
   /**
@@ -674,12 +740,12 @@ export class Cpu {
     const end = start + max;
     while (this.icount < end) {
       if (this.shutdown) break;
-      if (this.nmiPending || (this.pic && this.flags.bits & IF && this.icount !== this.inhibitUntil)) {
+      if (this.nmiPending || (this.intr && this.flags.bits & IF && this.icount !== this.inhibitUntil)) {
         if (this.checkInterrupts()) continue;
       }
       if (this.halted) break;
       try {
-        this.execOne();
+        this.runBlock(end);
       } catch (e) {
         if (e !== CPU_FAULT) throw e;
         this.eip = this.insnEip;
@@ -689,6 +755,23 @@ export class Cpu {
       }
     }
     return this.icount - start;
+  }
+
+  /** The hot loop: execute until `end`, HLT, or an interrupt request that may need taking. */
+  private runBlock(end: number): void {
+    const counts = this.opcodeCounts;
+    for (;;) {
+      this.insnEip = this.eip;
+      const tf = this.flags.bits & TF;
+      const i = this.fetchDecode();
+      this.insn = i;
+      this.eip = i.def32 ? (this.eip + i.len) | 0 : (this.eip + i.len) & 0xffff;
+      if (counts !== null) counts[i.def.id]++;
+      i.handler(this, i);
+      this.icount++;
+      if (tf) this.singleStepTrap();
+      if (this.icount >= end || this.halted || this.intr || this.nmiPending) return;
+    }
   }
 
   /** Take a pending NMI or maskable interrupt if possible; true if one was delivered. */

@@ -6,6 +6,7 @@
 // DecodeError.MORE (the caller fetches the next page and retries).
 
 import { hasModrm, OPCODES, PREFIXES, type OpcodeDef } from "./opcodes.ts";
+import type { Cpu } from "./cpu.ts";
 
 export const enum DecodeError {
   UD = 1,
@@ -47,8 +48,12 @@ export class Insn {
   sseg = SEG_DS;
   imm = 0;
   imm2 = 0;
-  /** Opcode byte for entries whose operand is encoded in the low bits (Z), else the low 3 bits. */
+  /** Register number encoded in the opcode's low 3 bits (Z operands). */
   opreg = 0;
+  /** Code-segment default size the instruction was decoded for (cached decodes must match). */
+  def32 = true;
+  /** The interpreter handler bound to `def` (set by the CPU after decoding). */
+  handler: (cpu: Cpu, insn: Insn) => void = () => {};
 }
 
 // --- lookup maps derived from the table --------------------------------------------------------------

@@ -19,6 +19,13 @@ export interface SnippetInput {
   mem: Uint8Array;
   memReg: Reg32 | null;
   maxSteps?: number;
+  /**
+   * Environment: "user" (default) CPL 3 flat paged 32-bit like a Linux process; "kernel" the same
+   * at CPL 0 (selectors 0x08 code, 0x10 data; GDT at 0x3000, 6 entries, TSS 0x28, IDT unset);
+   * "real" real mode with paging off, code at 0x7000, scratch at 0x8000, stack below 0xA000
+   * (CS = DS = ES = SS = 0).
+   */
+  env?: "user" | "kernel" | "real";
 }
 
 export interface SnippetResult {
@@ -38,6 +45,9 @@ const PD = 0x1000,
 export const SNIPPET_CODE = 0x100000;
 export const SNIPPET_MEM = 0x200000;
 export const SNIPPET_STACK = 0x380000;
+const REAL_CODE = 0x7000,
+  REAL_MEM = 0x8000,
+  REAL_STACK = 0xa000;
 
 let shared: { cpu: Cpu; mem: PhysicalMemory } | null = null;
 
@@ -50,10 +60,15 @@ function environment(): { cpu: Cpu; mem: PhysicalMemory } {
   return shared;
 }
 
-function setup(cpu: Cpu, mem: PhysicalMemory): void {
-  mem.u8.fill(0);
+/** Put `cpu` into one of the snippet environments (memory is cleared). */
+export function prepareEnvironment(cpu: Cpu, mem: PhysicalMemory, env: "user" | "kernel" | "real"): void {
+  mem.fill(0, mem.ramSize);
   cpu.reset();
   const v = mem.view;
+  if (env === "real") {
+    for (let s = 0; s < 6; s++) cpu.loadRealSeg(s, 0);
+    return;
+  }
   // Identity-map 0–4 MiB with user/write pages, leaving page 0 unmapped (null pointers fault).
   v.setInt32(PD, PT | 7, true);
   for (let p = 1; p < 1024; p++) v.setInt32(PT + p * 4, (p << 12) | 7, true);
@@ -81,9 +96,10 @@ function setup(cpu: Cpu, mem: PhysicalMemory): void {
   cpu.setCr4(CR4_PSE);
   cpu.setCr0(CR0_PE | CR0_PG | CR0_WP | CR0_NE);
   const flat = SA_DB | SA_G | SA_VALID;
-  cpu.setSegCache(SEG_CS, 0x1b, 0, -1, 0xfb | flat);
-  for (const s of [0, 2, 3, 4, 5]) cpu.setSegCache(s, 0x23, 0, -1, 0xf3 | flat);
-  cpu.setCpl(3);
+  const ring = env === "kernel" ? 0 : 3;
+  cpu.setSegCache(SEG_CS, ring ? 0x1b : 0x08, 0, -1, (ring ? 0xfb : 0x9b) | flat);
+  for (const s of [0, 2, 3, 4, 5]) cpu.setSegCache(s, ring ? 0x23 : 0x10, 0, -1, (ring ? 0xf3 : 0x93) | flat);
+  cpu.setCpl(ring);
 }
 
 /** FNINIT, executed before the snippet so the FPU starts as in a fresh Linux process. */
@@ -91,30 +107,35 @@ const PROLOGUE = new Uint8Array([0xdb, 0xe3]);
 
 export function runSnippet(input: SnippetInput): SnippetResult {
   const { cpu, mem } = environment();
-  setup(cpu, mem);
+  const env = input.env ?? "user";
+  prepareEnvironment(cpu, mem, env);
+  const real = env === "real";
+  const codeBase = real ? REAL_CODE : SNIPPET_CODE;
+  const memBase = real ? REAL_MEM : SNIPPET_MEM;
+  const stack = real ? REAL_STACK : SNIPPET_STACK;
   if (input.mem.length > 4096) throw new Error("snippet scratch buffer is limited to 4096 bytes");
-  mem.u8.set(PROLOGUE, SNIPPET_CODE - PROLOGUE.length);
-  mem.u8.set(input.code, SNIPPET_CODE);
-  mem.u8.set(input.mem, SNIPPET_MEM);
+  mem.load(codeBase - PROLOGUE.length, PROLOGUE);
+  mem.load(codeBase, input.code);
+  mem.load(memBase, input.mem);
   REG_NAMES.forEach((r, k) => {
     if (r !== "esp") cpu.regs[k] = input.regs[r];
   });
-  cpu.regs[4] = SNIPPET_STACK;
-  if (input.memReg) cpu.regs[REG_NAMES.indexOf(input.memReg)] = SNIPPET_MEM;
+  cpu.regs[4] = stack;
+  if (input.memReg) cpu.regs[REG_NAMES.indexOf(input.memReg)] = memBase;
+
   let fault: SnippetResult["fault"] = null;
   cpu.interruptHook = (vector, code, _soft, retEip) => {
-    fault ??= { vector, errorCode: code < 0 ? 0 : code, eipOffset: retEip - SNIPPET_CODE };
+    fault ??= { vector, errorCode: code < 0 ? 0 : code, eipOffset: retEip - codeBase };
     cpu.halted = true;
     return true;
   };
-  cpu.eip = SNIPPET_CODE - PROLOGUE.length;
-  cpu.step();
-  if (fault || cpu.eip !== SNIPPET_CODE) throw new Error("snippet prologue (FNINIT) failed");
-  cpu.flags.write(input.eflags | IF | 2, 0x3fffff);
-
-  const end = SNIPPET_CODE + input.code.length;
+  const end = codeBase + input.code.length;
   const max = input.maxSteps ?? 100_000;
   try {
+    cpu.eip = codeBase - PROLOGUE.length;
+    cpu.step();
+    if (fault || cpu.eip !== codeBase) throw new Error("snippet prologue (FNINIT) failed");
+    cpu.flags.write(input.eflags | IF | 2, 0x3fffff);
     for (let n = 0; n < max && cpu.eip !== end && !fault; n++) cpu.step();
   } finally {
     cpu.interruptHook = null;
@@ -126,10 +147,15 @@ export function runSnippet(input: SnippetInput): SnippetResult {
   return {
     regs,
     eflags: cpu.getEflags() >>> 0,
-    mem: mem.u8.slice(SNIPPET_MEM, SNIPPET_MEM + input.mem.length),
-    memBase: SNIPPET_MEM,
-    codeBase: SNIPPET_CODE,
-    espInitial: SNIPPET_STACK,
+    mem: mem.u8.slice(memBase, memBase + input.mem.length),
+    memBase,
+    codeBase,
+    espInitial: stack,
     fault,
   };
+}
+
+/** The CPU of the snippet environment, for tests that inspect system state after runSnippet. */
+export function snippetCpu(): Cpu {
+  return environment().cpu;
 }

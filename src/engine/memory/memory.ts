@@ -56,7 +56,7 @@ export class PhysicalMemory {
   /** Copy `data` to `addr` and make the range read-only to the guest. */
   loadRom(addr: number, data: Uint8Array): void {
     if (addr + data.length > this.ramSize) throw new Error("ROM must lie inside the RAM backing store");
-    this.u8.set(data, addr);
+    this.load(addr, data);
     for (let p = addr >>> PAGE_SHIFT; p < (addr + data.length + 0xfff) >>> PAGE_SHIFT; p++)
       this.kind[p] = PageKind.ROM;
     this.onLayoutChange?.();
@@ -160,6 +160,27 @@ export class PhysicalMemory {
     } else if (k === PageKind.MMIO) this.mmioWrite(addr, 4, v);
   }
 
+  /**
+   * Copy bytes into RAM from the host (loaders, DMA). Pages holding translated code are invalidated,
+   * exactly as for guest writes; never write guest RAM through `u8` behind the tracker's back.
+   */
+  load(addr: number, data: Uint8Array): void {
+    this.u8.set(data, addr);
+    this.invalidateRange(addr, data.length);
+  }
+
+  /** Fill a RAM range from the host (zeroing BSS, clearing memory). */
+  fill(addr: number, length: number, value = 0): void {
+    this.u8.fill(value, addr, addr + length);
+    this.invalidateRange(addr, length);
+  }
+
+  private invalidateRange(addr: number, length: number): void {
+    if (length <= 0) return;
+    const last = Math.min((addr + length - 1) >>> PAGE_SHIFT, this.codePages.length - 1);
+    for (let p = addr >>> PAGE_SHIFT; p <= last; p++) if (this.codePages[p]) this.codeWritten(p);
+  }
+
   // --- code-page tracking --------------------------------------------------------------------------
 
   /** Note that translated code was derived from this physical page. */
@@ -169,6 +190,11 @@ export class PhysicalMemory {
       this.codePages[page] = 1;
       this.onLayoutChange?.();
     }
+  }
+
+  /** Forget that a page holds code (its translations were dropped by their owner). */
+  unmarkCode(page: number): void {
+    if (page < this.codePages.length) this.codePages[page] = 0;
   }
 
   isCode(page: number): boolean {
