@@ -6,6 +6,7 @@ export default defineConfig({
   build: { target: "es2022" },
   test: {
     include: ["tests/**/*.test.ts"],
+    setupFiles: ["tests/setup-coverage.ts"],
     testTimeout: 120_000,
     pool: "forks",
   },

@@ -13,7 +13,8 @@ import { ImageError } from "../engine/boot/errors.ts";
 import { collectStats } from "../engine/stats.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-export const IMAGES_DIR = join(ROOT, "public/images");
+/** Where images and manifest.json live (VIRTLAB_IMAGES_DIR overrides, e.g. for tests). */
+export const IMAGES_DIR = process.env.VIRTLAB_IMAGES_DIR ?? join(ROOT, "public/images");
 
 const USAGE = `usage: virtlab run (--image NAME | --kernel FILE [--initrd FILE] [--cmdline S])
                    [--mode native] [--mem MiB] [--expect REGEX] [--send TEXT]
