@@ -88,8 +88,8 @@ function loadElf(m: Machine, img: Uint8Array, name: string): { entry: number; en
       );
     if (paddr < 0x100000 && paddr + memsz > 0xa0000)
       throw new ImageError(name, `segment ${k} at 0x${paddr.toString(16)} overlaps the VGA/BIOS hole`);
-    m.mem.u8.set(img.subarray(offset, offset + filesz), paddr);
-    m.mem.u8.fill(0, paddr + filesz, paddr + memsz);
+    m.mem.load(paddr, img.subarray(offset, offset + filesz));
+    m.mem.fill(paddr + filesz, memsz - filesz);
     end = Math.max(end, paddr + memsz);
     loaded++;
   }
@@ -121,8 +121,8 @@ export function bootMultiboot(m: Machine, img: Uint8Array, opts: MultibootOption
       throw new ImageError(name, "multiboot a.out addresses point outside the file (truncated?)");
     if (Math.max(loadEnd, h.bssEndAddr) > m.mem.ramSize)
       throw new ImageError(name, "kernel does not fit in RAM");
-    m.mem.u8.set(img.subarray(fileStart, fileStart + (loadEnd - h.loadAddr)), h.loadAddr);
-    if (h.bssEndAddr > loadEnd) m.mem.u8.fill(0, loadEnd, h.bssEndAddr);
+    m.mem.load(h.loadAddr, img.subarray(fileStart, fileStart + (loadEnd - h.loadAddr)));
+    if (h.bssEndAddr > loadEnd) m.mem.fill(loadEnd, h.bssEndAddr - loadEnd);
     entry = h.entryAddr;
     end = Math.max(loadEnd, h.bssEndAddr);
   } else throw new ImageError(name, "neither ELF nor a multiboot a.out-kludge image");
@@ -134,7 +134,7 @@ export function bootMultiboot(m: Machine, img: Uint8Array, opts: MultibootOption
   const cmd = new TextEncoder().encode((opts.cmdline ?? "") + "\0");
   const cmdAddr = INFO + 0x100;
   const mmapAddr = INFO + 0x800;
-  m.mem.u8.set(cmd.subarray(0, 0x6ff), cmdAddr);
+  m.mem.load(cmdAddr, cmd.subarray(0, 0x6ff));
   const regions: [number, number, number][] = [
     [0, 0x9fc00, 1],
     [0x9fc00, 0x400, 2],
