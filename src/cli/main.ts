@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Machine } from "../engine/machine.ts";
 import { bootMultiboot } from "../engine/boot/multiboot.ts";
+import { bootLinux, isBzImage } from "../engine/boot/linux.ts";
 import { findImage, parseManifest, verifyImageFile, type ImageEntry } from "../engine/boot/manifest.ts";
 import { ImageError } from "../engine/boot/errors.ts";
 import { collectStats } from "../engine/stats.ts";
@@ -136,11 +137,14 @@ export function bootFromOptions(o: RunOptions): { machine: Machine; ready?: stri
     cmdline: string | undefined,
     boot: string,
     ready: string | undefined;
+  let initrd: Uint8Array | undefined, initrdName: string | undefined;
   if (o.image) {
     const { entry, files } = loadImage(o.image);
     if (!files.kernel) throw new ImageError(o.image, "image has no kernel to boot");
     kernel = files.kernel;
     kernelName = entry.files.find((f) => f.role === "kernel")!.path;
+    initrd = files.initrd;
+    initrdName = entry.files.find((f) => f.role === "initrd")?.path;
     cmdline = o.cmdline ?? entry.cmdline;
     boot = entry.boot;
     ready = entry.ready;
@@ -148,13 +152,18 @@ export function bootFromOptions(o: RunOptions): { machine: Machine; ready?: stri
     kernel = readFile(o.kernel!);
     kernelName = o.kernel!;
     cmdline = o.cmdline;
-    boot = "multiboot";
+    boot = isBzImage(kernel) ? "linux" : "multiboot";
   }
-  if (o.initrd && boot === "multiboot")
-    throw new UsageError("--initrd needs a Linux kernel (Linux boot protocol)");
-  if (boot !== "multiboot")
-    throw new ImageError(kernelName, `boot method "${boot}" is not implemented yet (multiboot kernels only)`);
-  bootMultiboot(machine, kernel, { cmdline, name: kernelName });
+  if (o.initrd) {
+    initrd = readFile(o.initrd);
+    initrdName = o.initrd;
+  }
+  if (boot === "linux") {
+    bootLinux(machine, kernel, { cmdline, initrd, kernelName, initrdName });
+  } else if (boot === "multiboot") {
+    if (initrd) throw new UsageError("--initrd needs a Linux kernel (Linux boot protocol)");
+    bootMultiboot(machine, kernel, { cmdline, name: kernelName });
+  } else throw new ImageError(kernelName, `boot method "${boot}" is not supported`);
   return { machine, ready };
 }
 

@@ -1,0 +1,168 @@
+// The Linux/x86 32-bit boot protocol (Documentation/x86/boot.rst): load the protected-mode part of
+// a bzImage at 1 MiB, an initrd high in memory, build boot_params ("zero page") with the setup
+// header, command line, e820 map and screen info, and enter at code32_start in flat protected mode
+// with ESI pointing at boot_params. No BIOS and no real-mode setup code run on this path.
+
+import type { Machine } from "../machine.ts";
+import { SA_DB, SA_G, SA_VALID } from "../cpu/cpu.ts";
+import { SEG_CS } from "../cpu/decoder.ts";
+import { CR0_PE } from "../mmu/mmu.ts";
+import { ImageError } from "./errors.ts";
+
+const BOOT_PARAMS = 0x10000;
+const CMDLINE = 0x20000;
+const GDT = 0x9f000 - 0x100; // below the EBDA-reserved area
+const KERNEL_BASE = 0x100000;
+/** Boot protocol 2.06+ (cmdline_size; relocatable kernels) is required. */
+const MIN_PROTOCOL = 0x0206;
+
+// Offsets inside boot_params (arch/x86/include/uapi/asm/bootparam.h).
+const BP_SCREEN_INFO = 0x000;
+const BP_ALT_MEM_K = 0x1e0;
+const BP_E820_ENTRIES = 0x1e8;
+const BP_HDR = 0x1f1;
+const BP_E820_TABLE = 0x2d0;
+
+export interface LinuxBootOptions {
+  cmdline?: string;
+  initrd?: Uint8Array;
+  kernelName?: string;
+  initrdName?: string;
+}
+
+export interface LinuxBootInfo {
+  protocol: number;
+  kernelBytes: number;
+  initrdAddr: number;
+  initrdBytes: number;
+  cmdline: string;
+}
+
+/** Does this look like a Linux bzImage (boot sector signature and "HdrS" setup header)? */
+export function isBzImage(b: Uint8Array): boolean {
+  const hdrS = b[0x202] === 0x48 && b[0x203] === 0x64 && b[0x204] === 0x72 && b[0x205] === 0x53;
+  return b.length > 0x210 && b[0x1fe] === 0x55 && b[0x1ff] === 0xaa && hdrS;
+}
+
+export function bootLinux(m: Machine, bz: Uint8Array, opts: LinuxBootOptions = {}): LinuxBootInfo {
+  const name = opts.kernelName ?? "bzImage";
+  if (bz.length < 0x1000) throw new ImageError(name, `too small for a bzImage (${bz.length} bytes)`);
+  const v = new DataView(bz.buffer, bz.byteOffset, bz.byteLength);
+  if (v.getUint16(0x1fe, true) !== 0xaa55)
+    throw new ImageError(name, "no boot sector signature 0xAA55 (not a bzImage)");
+  if (v.getUint32(0x202, true) !== 0x53726448)
+    throw new ImageError(name, 'no "HdrS" setup header (not a bzImage)');
+  const protocol = v.getUint16(0x206, true);
+  if (protocol < MIN_PROTOCOL)
+    throw new ImageError(
+      name,
+      `boot protocol ${protocol >> 8}.${protocol & 0xff} is too old (2.06 or later needed)`,
+    );
+  const loadflags = bz[0x211];
+  if (!(loadflags & 1))
+    throw new ImageError(name, "not a bzImage (zImage kernels loaded low are not supported)");
+  const setupSects = bz[0x1f1] || 4;
+  const pmOffset = (setupSects + 1) * 512;
+  const syssize = v.getUint32(0x1f4, true) * 16;
+  if (pmOffset + syssize > bz.length)
+    throw new ImageError(
+      name,
+      `truncated: the header announces ${pmOffset + syssize} bytes but the file has ${bz.length}`,
+    );
+  const kernel = bz.subarray(pmOffset);
+  const ram = m.mem.ramSize;
+  // The decompressor needs room above the image: init_size (2.10+) tells how much.
+  const initSize = protocol >= 0x020a ? v.getUint32(0x260, true) : kernel.length * 4;
+  if (KERNEL_BASE + Math.max(initSize, kernel.length) > ram)
+    throw new ImageError(
+      name,
+      `needs ${((KERNEL_BASE + initSize) / 1048576).toFixed(1)} MiB of RAM to decompress; give the guest more memory`,
+    );
+
+  const mem = m.mem;
+  mem.fill(0, 0x100000); // low memory: zero page, command line, BIOS data area all start clean
+  mem.load(KERNEL_BASE, kernel);
+
+  // boot_params: the setup header is copied from the image (from 0x1f1 to the end given at 0x201).
+  const hdrEnd = 0x202 + bz[0x201];
+  mem.load(BOOT_PARAMS + BP_HDR, bz.subarray(BP_HDR, hdrEnd));
+  const bp = (off: number) => BOOT_PARAMS + off;
+  const w8 = (off: number, x: number) => mem.write8(bp(off), x);
+  const w16 = (off: number, x: number) => mem.write16(bp(off), x);
+  const w32 = (off: number, x: number) => mem.write32(bp(off), x);
+  w8(0x210, 0xff); // type_of_loader: undefined loader
+  w8(0x211, (loadflags & ~0x60) | 0x80); // CAN_USE_HEAP; KEEP_SEGMENTS and QUIET clear
+
+  // Command line.
+  const cmdline = opts.cmdline ?? "";
+  const cmdMax = protocol >= 0x0206 ? v.getUint32(0x238, true) : 255;
+  const enc = new TextEncoder().encode(cmdline);
+  if (enc.length > cmdMax)
+    throw new ImageError(name, `command line longer than the kernel accepts (${cmdMax} bytes)`);
+  mem.load(CMDLINE, enc);
+  mem.write8(CMDLINE + enc.length, 0);
+  w32(0x228, CMDLINE);
+
+  // Initrd: as high as allowed, page aligned, below initrd_addr_max and the end of RAM.
+  let initrdAddr = 0;
+  const initrd = opts.initrd;
+  if (initrd && initrd.length) {
+    const maxAddr = Math.min(v.getUint32(0x22c, true) >>> 0, ram - 1);
+    initrdAddr = Math.floor((maxAddr + 1 - initrd.length) / 4096) * 4096;
+    if (initrdAddr < KERNEL_BASE + initSize)
+      throw new ImageError(
+        opts.initrdName ?? "initrd",
+        `does not fit in RAM beside the kernel; give the guest more memory`,
+      );
+    mem.load(initrdAddr, initrd);
+    w32(0x218, initrdAddr);
+    w32(0x21c, initrd.length);
+  }
+
+  // e820 memory map (no BIOS: the loader is the firmware).
+  const e820: [number, number, number][] = [
+    [0, 0x9fc00, 1],
+    [0x9fc00, 0x400, 2],
+    [0xe0000, 0x20000, 2],
+    [0x100000, ram - 0x100000, 1],
+  ];
+  e820.forEach(([base, len, type], k) => {
+    const e = BP_E820_TABLE + k * 20;
+    w32(e, base);
+    w32(e + 4, 0);
+    w32(e + 8, len);
+    w32(e + 12, 0);
+    w32(e + 16, type);
+  });
+  w8(BP_E820_ENTRIES, e820.length);
+  w32(BP_ALT_MEM_K, (ram - 0x100000) >>> 10);
+
+  // screen_info: an 80x25 colour VGA text console (mode 3), cursor at the top left.
+  w8(BP_SCREEN_INFO + 0x06, 3); // orig_video_mode
+  w8(BP_SCREEN_INFO + 0x07, 80); // orig_video_cols
+  w16(BP_SCREEN_INFO + 0x0a, 3); // orig_video_ega_bx (non-zero: EGA or better)
+  w8(BP_SCREEN_INFO + 0x0e, 25); // orig_video_lines
+  w8(BP_SCREEN_INFO + 0x0f, 1); // orig_video_isVGA
+  w16(BP_SCREEN_INFO + 0x10, 16); // orig_video_points
+
+  // GDT with __BOOT_CS = 0x10 and __BOOT_DS = 0x18, as the protocol requires.
+  mem.write32(GDT + 0x10, 0x0000ffff);
+  mem.write32(GDT + 0x14, 0x00cf9a00);
+  mem.write32(GDT + 0x18, 0x0000ffff);
+  mem.write32(GDT + 0x1c, 0x00cf9200);
+
+  const cpu = m.cpu;
+  cpu.reset();
+  cpu.fpu.reset();
+  cpu.gdtBase = GDT;
+  cpu.gdtLimit = 0x1f;
+  cpu.setCr0(cpu.cr0 | CR0_PE);
+  const flat = SA_DB | SA_G | SA_VALID;
+  cpu.setSegCache(SEG_CS, 0x10, 0, -1, 0x9b | flat);
+  for (const s of [0, 2, 3, 4, 5]) cpu.setSegCache(s, 0x18, 0, -1, 0x93 | flat);
+  cpu.setCpl(0);
+  cpu.regs.fill(0);
+  cpu.regs[6] = BOOT_PARAMS; // ESI
+  cpu.eip = v.getUint32(0x214, true) || KERNEL_BASE; // code32_start
+  return { protocol, kernelBytes: kernel.length, initrdAddr, initrdBytes: initrd?.length ?? 0, cmdline };
+}

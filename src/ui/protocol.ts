@@ -1,0 +1,165 @@
+// The typed message API between the page (src/ui/main.ts) and the engine's Web Worker
+// (src/ui/worker.ts). DESIGN.md principle 3: the engine knows no DOM; the page never touches a
+// Machine, it only posts PageToWorker messages and reacts to WorkerToPage messages.
+// Every message is a plain, structured-clonable object discriminated by `type`.
+// docs/architecture-ui.md describes the protocol in prose.
+
+import type { MachineStats } from "../engine/stats.ts";
+
+// ---- page → worker ------------------------------------------------------------------------------
+
+/** Ask for the image list from the manifest; answered by `images` (or `error`). */
+export interface ListImagesRequest {
+  type: "listImages";
+}
+
+/** Fetch, verify and boot an image from the manifest; replaces any machine that is running. */
+export interface BootRequest {
+  type: "boot";
+  /** Image name in /images/manifest.json. */
+  image: string;
+  /** Guest RAM in MiB (2..2047). */
+  memoryMiB: number;
+  /** Instruction-count-based virtual time and a fixed RTC epoch (reproducible runs). */
+  deterministic: boolean;
+}
+
+/** Type into the first serial port (COM1). Ignored when no machine exists. */
+export interface SerialInRequest {
+  type: "serialIn";
+  data: string;
+}
+
+export interface PauseRequest {
+  type: "pause";
+}
+
+export interface ResumeRequest {
+  type: "resume";
+}
+
+/** Power-cycle: boot the same image with the same options again (files are not re-fetched). */
+export interface ResetRequest {
+  type: "reset";
+}
+
+/** Ask for the counters; answered by `stats`. */
+export interface StatsRequest {
+  type: "stats";
+}
+
+export type PageToWorker =
+  | ListImagesRequest
+  | BootRequest
+  | SerialInRequest
+  | PauseRequest
+  | ResumeRequest
+  | ResetRequest
+  | StatsRequest;
+
+// ---- worker → page ------------------------------------------------------------------------------
+
+/**
+ * What the machine is doing.
+ * - idle: no machine (before the first boot, or after a boot failed)
+ * - loading: fetching and verifying the image files
+ * - running: executing guest instructions
+ * - paused: stopped by the user; `resume` continues
+ * - halted: the guest executed HLT and waits for an interrupt (or for input)
+ * - stopped: the guest shut down or triple-faulted; only `boot` or `reset` continue
+ */
+export type RunState = "idle" | "loading" | "running" | "paused" | "halted" | "stopped";
+
+export const RUN_STATES: readonly RunState[] = ["idle", "loading", "running", "paused", "halted", "stopped"];
+
+/** One manifest entry as the page needs it. */
+export interface ImageInfo {
+  name: string;
+  description: string;
+  boot: string;
+  /** The worker knows how to boot this image's `boot` method. */
+  bootable: boolean;
+  /** Total bytes of the image's files. */
+  size: number;
+}
+
+export interface ImagesMessage {
+  type: "images";
+  images: ImageInfo[];
+}
+
+/** Guest output on COM1, decoded as UTF-8; one message per run slice that produced output. */
+export interface SerialMessage {
+  type: "serial";
+  data: string;
+}
+
+/** Sent on every state change, and about every 250 ms while a machine runs or is halted. */
+export interface StateMessage {
+  type: "state";
+  state: RunState;
+  /** Image of the current machine, if any. */
+  image: string | null;
+  /** Guest instructions retired since boot. */
+  instructions: number;
+  /** Guest instructions per second of wall time spent executing (idle sleep excluded), in millions. */
+  mips: number;
+}
+
+/**
+ * Something went wrong. The page shows `message`; the worker stays usable.
+ * - image: the manifest or an image file is missing, truncated, corrupt or not bootable
+ * - request: a bad request (e.g. an invalid memory size, resume with no machine)
+ * - internal: an exception inside the engine (a bug)
+ */
+export interface ErrorMessage {
+  type: "error";
+  kind: "image" | "request" | "internal";
+  message: string;
+  /** The file the error is about (ImageError), if any. */
+  file?: string;
+}
+
+/** The guest reset the machine (triple fault, keyboard-controller or port 0x92 reset); it is now stopped. */
+export interface ResetMessage {
+  type: "reset";
+  reason: string;
+  /** CPU register dump at the time of the reset. */
+  state: string;
+}
+
+/** Host-side counters kept by the worker (not by the guest). */
+export interface HostStats {
+  /** Bytes the page typed into COM1 since boot. */
+  serialInBytes: number;
+  /** Typed bytes still waiting on the host side for the guest to read them. */
+  serialInPending: number;
+  /** Bytes the guest wrote to COM1 since boot. */
+  serialOutBytes: number;
+  /** Wall time spent executing guest code since boot, in ms. */
+  busyMs: number;
+}
+
+export interface StatsMessage {
+  type: "stats";
+  /** The engine's counters, or null when there is no machine. */
+  machine: MachineStats | null;
+  host: HostStats;
+}
+
+export type WorkerToPage =
+  ImagesMessage | SerialMessage | StateMessage | ErrorMessage | ResetMessage | StatsMessage;
+
+// ---- the page's automation hook (window.virtlab) ------------------------------------------------
+
+/** A deliberately small hook for tests; the automation API proper is a later issue. */
+export interface VirtLabHook {
+  /** Everything the guest wrote to COM1 since the last Start (the last 1 MiB of it). */
+  serialText(): string;
+  /** The current RunState. */
+  state(): RunState;
+  /** Type text into COM1, as if typed in the terminal. */
+  send(text: string): void;
+  /** The counters (a `stats` round trip to the worker). */
+  stats(): Promise<StatsMessage>;
+}

@@ -1,0 +1,397 @@
+/// <reference types="vite/client" />
+// The engine host: a dedicated Web Worker that owns the Machine. It loads and verifies images from
+// the manifest, boots them, and runs the machine in time slices that yield to the event loop so
+// page messages (input, pause, stats) are handled between slices. It sleeps while the guest is
+// halted. The protocol is in ./protocol.ts; nothing here touches the DOM.
+
+import { Machine } from "../engine/machine.ts";
+import { bootMultiboot } from "../engine/boot/multiboot.ts";
+import { bootLinux } from "../engine/boot/linux.ts";
+import {
+  findImage,
+  parseManifest,
+  verifyImageFile,
+  type ImageEntry,
+  type Manifest,
+} from "../engine/boot/manifest.ts";
+import { ImageError } from "../engine/boot/errors.ts";
+import { collectStats } from "../engine/stats.ts";
+import type { BootRequest, HostStats, PageToWorker, RunState, WorkerToPage } from "./protocol.ts";
+
+const scope = self as unknown as DedicatedWorkerGlobalScope;
+const IMAGES_URL = new URL(`${import.meta.env.BASE_URL}images/`, scope.location.origin);
+
+/** Wall-clock length of one run slice before yielding to the event loop. */
+const SLICE_MS = 12;
+/** Instructions per runSlice() call; the wall clock is checked between calls. */
+const SLICE_INSTRUCTIONS = 50_000;
+/** Longest sleep while halted before looking again (also the safety net for "idle forever"). */
+const MAX_SLEEP_MS = 250;
+/** How often state (instructions, MIPS) is reported while a machine exists. */
+const STATE_INTERVAL_MS = 250;
+
+function post(msg: WorkerToPage): void {
+  scope.postMessage(msg);
+}
+
+// ---- images ---------------------------------------------------------------------------------------
+
+interface LoadedFile {
+  path: string;
+  bytes: Uint8Array;
+}
+
+interface LoadedImage {
+  entry: ImageEntry;
+  /** Files by role (kernel, initrd, disk, ...). */
+  files: Map<string, LoadedFile>;
+}
+
+type Booter = (machine: Machine, image: LoadedImage) => void;
+
+function fileOf(image: LoadedImage, role: string): LoadedFile {
+  const f = image.files.get(role);
+  if (!f) throw new ImageError(image.entry.name, `the image has no ${role} file`);
+  return f;
+}
+
+/** Boot methods by the manifest's `boot` field. */
+const BOOTERS: Record<string, Booter> = {
+  multiboot: (machine, image) => {
+    const kernel = fileOf(image, "kernel");
+    bootMultiboot(machine, kernel.bytes, { cmdline: image.entry.cmdline, name: kernel.path });
+  },
+  linux: (machine, image) => {
+    const kernel = fileOf(image, "kernel");
+    const initrd = image.files.get("initrd");
+    bootLinux(machine, kernel.bytes, {
+      cmdline: image.entry.cmdline,
+      initrd: initrd?.bytes,
+      kernelName: kernel.path,
+      initrdName: initrd?.path,
+    });
+  },
+};
+
+let manifest: Promise<Manifest> | null = null;
+
+async function fetchBytes(path: string): Promise<Uint8Array<ArrayBuffer>> {
+  let res: Response;
+  try {
+    res = await fetch(new URL(path, IMAGES_URL));
+  } catch (e) {
+    throw new ImageError(path, `cannot fetch: ${(e as Error).message}`);
+  }
+  if (!res.ok) throw new ImageError(path, `cannot fetch: HTTP ${res.status} ${res.statusText}`.trim());
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+function loadManifest(): Promise<Manifest> {
+  manifest ??= fetchBytes("manifest.json").then((b) =>
+    parseManifest(new TextDecoder().decode(b), "images/manifest.json"),
+  );
+  // A failed load is retried on the next request.
+  manifest.catch(() => (manifest = null));
+  return manifest;
+}
+
+async function sha256hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
+  if (!crypto?.subtle)
+    throw new Error("crypto.subtle is unavailable: serve the page over https or from localhost");
+  const digest = await crypto.subtle.digest("SHA-256", bytes);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function loadImage(name: string): Promise<LoadedImage> {
+  const entry = findImage(await loadManifest(), name);
+  // Refuse before downloading megabytes we cannot use.
+  if (!BOOTERS[entry.boot])
+    throw new ImageError(
+      entry.name,
+      entry.boot === "none"
+        ? "this is a data image with nothing to boot"
+        : `boot method "${entry.boot}" is not supported yet (supported: ${Object.keys(BOOTERS).join(", ")})`,
+    );
+  const files = new Map<string, LoadedFile>();
+  await Promise.all(
+    entry.files.map(async (f) => {
+      const bytes = await fetchBytes(f.path);
+      verifyImageFile(f, bytes, await sha256hex(bytes));
+      files.set(f.role, { path: f.path, bytes });
+    }),
+  );
+  return { entry, files };
+}
+
+// ---- the running machine ----------------------------------------------------------------------------
+
+interface Session {
+  request: BootRequest;
+  image: LoadedImage;
+  machine: Machine;
+  decoder: TextDecoder;
+  serialOut: number[];
+  host: HostStats;
+  paused: boolean;
+  stopped: boolean;
+  halted: boolean;
+  /** MIPS window: instructions and busy time at its start. */
+  windowInstructions: number;
+  windowBusyMs: number;
+  mips: number;
+}
+
+let session: Session | null = null;
+/** Incremented whenever the session is replaced, so stale async boots and timers do nothing. */
+let generation = 0;
+let loading: string | null = null;
+let lastState = "";
+let lastStatePost = 0;
+
+function currentState(): RunState {
+  if (loading !== null) return "loading";
+  if (!session) return "idle";
+  if (session.stopped) return "stopped";
+  if (session.paused) return "paused";
+  return session.halted ? "halted" : "running";
+}
+
+/** Post the state if it changed, or if `periodic` and the interval has passed. */
+function reportState(periodic = false): void {
+  const state = currentState();
+  const now = performance.now();
+  if (state === lastState && !(periodic && now - lastStatePost >= STATE_INTERVAL_MS)) return;
+  if (session) {
+    // MIPS over a window of at least 100 ms of execution, or whatever ran before the guest halted;
+    // a window with no instructions (an idle guest) keeps the last figure.
+    const s = session;
+    const dt = s.host.busyMs - s.windowBusyMs;
+    const di = s.machine.cpu.icount - s.windowInstructions;
+    if (di > 0 && dt > 0 && (dt >= 100 || state !== "running")) {
+      s.mips = Math.round((di / dt / 1000) * 10) / 10;
+      s.windowInstructions = s.machine.cpu.icount;
+      s.windowBusyMs = s.host.busyMs;
+    }
+  }
+  lastState = state;
+  lastStatePost = now;
+  post({
+    type: "state",
+    state,
+    image: loading ?? session?.request.image ?? null,
+    instructions: session?.machine.cpu.icount ?? 0,
+    mips: session?.mips ?? 0,
+  });
+}
+
+setInterval(() => {
+  if (session && !session.paused && !session.stopped) reportState(true);
+}, STATE_INTERVAL_MS);
+
+function flushSerial(s: Session): void {
+  if (!s.serialOut.length) return;
+  const data = s.decoder.decode(new Uint8Array(s.serialOut), { stream: true });
+  s.host.serialOutBytes += s.serialOut.length;
+  s.serialOut.length = 0;
+  if (data) post({ type: "serial", data });
+}
+
+// The run loop is driven by one pending wake-up at a time: a MessageChannel message for "run again
+// now" (setTimeout(0) is clamped to 4 ms when nested) or a timer for "sleep until the guest's next
+// timer event".
+const kick = new MessageChannel();
+let wakePending = false;
+let sleepTimer: ReturnType<typeof setTimeout> | null = null;
+
+function schedule(delayMs: number): void {
+  if (sleepTimer !== null) {
+    clearTimeout(sleepTimer);
+    sleepTimer = null;
+  }
+  if (delayMs <= 0) {
+    if (!wakePending) {
+      wakePending = true;
+      kick.port2.postMessage(null);
+    }
+  } else sleepTimer = setTimeout(tick, delayMs);
+}
+
+kick.port1.onmessage = () => {
+  wakePending = false;
+  tick();
+};
+
+function tick(): void {
+  sleepTimer = null;
+  const s = session;
+  if (!s || s.paused || s.stopped) return;
+  const m = s.machine;
+  const t0 = performance.now();
+  let idleUntilNs: number | null = null;
+  try {
+    for (;;) {
+      const r = m.runSlice(SLICE_INSTRUCTIONS);
+      if (r.stopped) s.stopped = true;
+      idleUntilNs = r.idleUntilNs;
+      if (r.stopped || idleUntilNs !== null || performance.now() - t0 >= SLICE_MS) break;
+    }
+  } catch (e) {
+    s.stopped = true;
+    post({ type: "error", kind: "internal", message: `engine error: ${(e as Error).stack ?? String(e)}` });
+  }
+  s.host.busyMs += performance.now() - t0;
+  flushSerial(s);
+  s.halted = idleUntilNs !== null;
+  reportState();
+  if (s.stopped) return;
+  if (idleUntilNs === null) schedule(0);
+  else if (idleUntilNs === Infinity) schedule(MAX_SLEEP_MS);
+  else schedule(Math.min(MAX_SLEEP_MS, Math.max(1, (idleUntilNs - m.now()) / 1e6)));
+}
+
+function emptyHostStats(): HostStats {
+  return { serialInBytes: 0, serialInPending: 0, serialOutBytes: 0, busyMs: 0 };
+}
+
+function start(request: BootRequest, image: LoadedImage): void {
+  const machine = new Machine({ memoryMiB: request.memoryMiB, deterministic: request.deterministic });
+  const s: Session = {
+    request,
+    image,
+    machine,
+    decoder: new TextDecoder(),
+    serialOut: [],
+    host: emptyHostStats(),
+    paused: false,
+    stopped: false,
+    halted: false,
+    windowInstructions: 0,
+    windowBusyMs: 0,
+    mips: 0,
+  };
+  machine.on((e) => {
+    if (e.type === "serial") {
+      if (e.port === 0) s.serialOut.push(e.byte);
+    } else if (session === s) {
+      flushSerial(s);
+      post({ type: "reset", reason: e.reason, state: e.state });
+    }
+  });
+  BOOTERS[image.entry.boot]!(machine, image);
+  session = s;
+  reportState();
+  schedule(0);
+}
+
+function describe(e: unknown): WorkerToPage {
+  if (e instanceof ImageError) return { type: "error", kind: "image", message: e.message, file: e.file };
+  const err = e as Error;
+  return { type: "error", kind: "internal", message: err?.message ?? String(e) };
+}
+
+async function boot(request: BootRequest): Promise<void> {
+  const gen = ++generation;
+  session = null;
+  loading = request.image;
+  reportState();
+  try {
+    if (!Number.isInteger(request.memoryMiB) || request.memoryMiB < 2 || request.memoryMiB > 2047)
+      throw new RangeError(`memory size must be 2..2047 MiB (got ${request.memoryMiB})`);
+    const image = await loadImage(request.image);
+    if (gen !== generation) return;
+    loading = null;
+    start(request, image);
+  } catch (e) {
+    if (gen !== generation) return;
+    loading = null;
+    const msg = describe(e);
+    if (e instanceof RangeError && msg.type === "error") msg.kind = "request";
+    post(msg);
+    reportState();
+  }
+}
+
+function reset(): void {
+  const s = session;
+  if (!s) {
+    post({ type: "error", kind: "request", message: "nothing to reset: start a machine first" });
+    return;
+  }
+  ++generation;
+  session = null;
+  try {
+    start(s.request, s.image);
+  } catch (e) {
+    post(describe(e));
+    reportState();
+  }
+}
+
+function handle(msg: PageToWorker): void {
+  switch (msg.type) {
+    case "listImages":
+      loadManifest().then(
+        (m) =>
+          post({
+            type: "images",
+            images: m.images.map((i) => ({
+              name: i.name,
+              description: i.description ?? "",
+              boot: i.boot,
+              bootable: i.boot in BOOTERS,
+              size: i.files.reduce((n, f) => n + (f.size ?? 0), 0),
+            })),
+          }),
+        (e) => post(describe(e)),
+      );
+      return;
+    case "boot":
+      void boot(msg);
+      return;
+    case "serialIn": {
+      const s = session;
+      if (!s || !msg.data) return;
+      const bytes = new TextEncoder().encode(msg.data);
+      s.host.serialInBytes += bytes.length;
+      s.machine.com1.receive(bytes);
+      if (!s.paused && !s.stopped) schedule(0); // wake a halted guest now
+      return;
+    }
+    case "pause":
+      if (session && !session.stopped) session.paused = true;
+      reportState();
+      return;
+    case "resume":
+      if (!session) {
+        post({ type: "error", kind: "request", message: "nothing to resume: start a machine first" });
+        return;
+      }
+      if (session.paused) {
+        session.paused = false;
+        schedule(0);
+      }
+      reportState();
+      return;
+    case "reset":
+      reset();
+      return;
+    case "stats": {
+      const s = session;
+      const host = s ? { ...s.host, serialInPending: s.machine.com1.pendingInput() } : emptyHostStats();
+      post({ type: "stats", machine: s ? collectStats(s.machine, s.host.busyMs) : null, host });
+      return;
+    }
+    default: {
+      const unknown: never = msg;
+      post({ type: "error", kind: "request", message: `unknown message ${JSON.stringify(unknown)}` });
+    }
+  }
+}
+
+scope.onmessage = (ev: MessageEvent<PageToWorker>) => {
+  try {
+    handle(ev.data);
+  } catch (e) {
+    post(describe(e));
+  }
+};
