@@ -73,10 +73,15 @@ const MAX_ICACHE_PAGES = 8192;
 const R8 = [0, 4, 8, 12, 1, 5, 9, 13];
 
 export const CPUID_VENDOR = "GenuineIntel";
-/** Family 6 model 1 stepping 9: a P6 core without MMX/SSE (see docs and cpuid() below). */
-export const CPUID_SIGNATURE = 0x619;
+/**
+ * Family 6 model 3 stepping 3: a P6 core (Pentium II generation) without MMX/SSE. The signature must
+ * be at least 0x633, or Linux clears SEP (the Pentium Pro SYSENTER erratum), and models 5, 6 and 8 make
+ * Linux replace the brand string with a Celeron name guessed from the (absent) L2 cache.
+ */
+export const CPUID_SIGNATURE = 0x633;
 export const CPUID_FEATURES_EDX =
   (1 << 0) | // FPU
+  (1 << 2) | // DE (CR4.DE: DR4/DR5 fault)
   (1 << 3) | // PSE
   (1 << 4) | // TSC
   (1 << 5) | // MSR
@@ -201,11 +206,10 @@ export class Cpu {
     this.flags.dirty = 0;
     this.flags.bits = 2;
     this.eip = 0xfff0;
-    for (let s = 0; s < 6; s++) this.loadRealSeg(s, 0, 0x93);
-    this.sel[SEG_CS] = 0xf000;
-    this.segBase[SEG_CS] = 0xffff0000 | 0;
-    this.segAttr[SEG_CS] = 0x9b | SA_VALID;
-    this.updateFlat(SEG_CS);
+    // Table 9-1: selector 0 (CS F000), base 0 (CS FFFF0000), limit FFFF, present R/W data (CS code),
+    // whatever the caches held before (a reset from protected mode must not keep 32-bit segments).
+    for (let s = 0; s < 6; s++) this.setSegCache(s, 0, 0, 0xffff, 0x93 | SA_VALID);
+    this.setSegCache(SEG_CS, 0xf000, 0xffff0000 | 0, 0xffff, 0x9b | SA_VALID);
     this.mmu.cr0 = CR0_ET | (1 << 30) | (1 << 29);
     this.mmu.cr3 = 0;
     this.mmu.cr4 = 0;
@@ -217,7 +221,7 @@ export class Cpu {
     this.gdtBase = 0;
     this.gdtLimit = 0xffff;
     this.idtBase = 0;
-    this.idtLimit = 0x3ff;
+    this.idtLimit = 0xffff; // Table 9-1
     this.ldtSel = this.ldtBase = 0;
     this.ldtLimit = 0xffff;
     this.trSel = this.trBase = 0;
@@ -291,8 +295,9 @@ export class Cpu {
   }
 
   setCr4(v: number): void {
-    // Bits this CPU implements: VME PVI TSD DE PSE (no PAE) PGE PCE OSFXSR; the rest are reserved.
-    if (v & ~(0x1 | 0x2 | 0x4 | 0x8 | CR4_PSE | CR4_PGE | 0x100 | 0x200)) this.raise(EXC_GP, 0);
+    // Bits this CPU implements: TSD DE PSE PGE PCE OSFXSR. VME/PVI (virtual-8086 extensions) and
+    // PAE are not implemented nor advertised, so setting them is #GP(0) like any reserved bit.
+    if (v & ~(0x4 | 0x8 | CR4_PSE | CR4_PGE | 0x100 | 0x200)) this.raise(EXC_GP, 0);
     const old = this.mmu.cr4;
     this.mmu.cr4 = v;
     if ((old ^ v) & (CR4_PSE | CR4_PGE)) this.mmu.flush(false);
