@@ -131,7 +131,12 @@ export function loadImage(name: string): { entry: ImageEntry; files: Record<stri
 
 /** Build a machine and boot the requested kernel. */
 export function bootFromOptions(o: RunOptions): { machine: Machine; ready?: string } {
-  const machine = new Machine({ memoryMiB: o.memMiB, deterministic: o.deterministic });
+  const image = o.image ? loadImage(o.image) : null;
+  const machine = new Machine({
+    memoryMiB: o.memMiB,
+    deterministic: o.deterministic,
+    disk: image?.files.disk,
+  });
   let kernel: Uint8Array,
     kernelName: string,
     cmdline: string | undefined,
@@ -139,7 +144,7 @@ export function bootFromOptions(o: RunOptions): { machine: Machine; ready?: stri
     ready: string | undefined;
   let initrd: Uint8Array | undefined, initrdName: string | undefined;
   if (o.image) {
-    const { entry, files } = loadImage(o.image);
+    const { entry, files } = image!;
     if (!files.kernel) throw new ImageError(o.image, "image has no kernel to boot");
     kernel = files.kernel;
     kernelName = entry.files.find((f) => f.role === "kernel")!.path;
@@ -168,10 +173,11 @@ export function bootFromOptions(o: RunOptions): { machine: Machine; ready?: stri
 }
 
 async function run(o: RunOptions): Promise<number> {
-  const { machine } = bootFromOptions(o);
+  const { machine, ready } = bootFromOptions(o);
   const out = process.stdout;
   let seen = "";
   let matched = false;
+  let panicked: string | null = null;
   const decoder = new TextDecoder();
   let pending: number[] = [];
   machine.on((e) => {
@@ -179,6 +185,8 @@ async function run(o: RunOptions): Promise<number> {
       pending.push(e.byte);
     } else if (e.type === "reset") {
       process.stderr.write(`\nvirtlab: guest reset: ${e.reason}\n${e.state}\n`);
+    } else if (e.type === "panic") {
+      panicked = e.message;
     }
   });
   const flush = () => {
@@ -186,13 +194,26 @@ async function run(o: RunOptions): Promise<number> {
     const text = decoder.decode(new Uint8Array(pending), { stream: true });
     pending = [];
     if (!o.quiet) out.write(text);
+    sendIfReady(text);
     if (o.expect) {
       seen = (seen + text).slice(-65536);
       if (o.expect.test(seen)) matched = true;
     }
   };
-  // The UART keeps an unbounded host-side queue that feeds its FIFO as the guest reads.
-  if (o.send) machine.com1.receive(o.send);
+  // Input typed before the guest listens is lost (an unopened tty discards it), so with an image
+  // that announces readiness the text is typed once the ready marker has been printed.
+  let toSend = o.send ?? null;
+  let readyTail = "";
+  const sendIfReady = (text: string) => {
+    if (toSend === null) return;
+    if (ready) {
+      readyTail = (readyTail + text).slice(-4096);
+      if (!readyTail.includes(ready)) return;
+    }
+    machine.com1.receive(toSend);
+    toSend = null;
+  };
+  sendIfReady("");
   const start = performance.now();
   const deadline = o.timeoutS !== undefined ? start + o.timeoutS * 1000 : Infinity;
   let status = 0;
@@ -200,6 +221,12 @@ async function run(o: RunOptions): Promise<number> {
     const r = machine.runSlice(2_000_000);
     flush();
     if (matched) break;
+    if (panicked !== null) {
+      flush();
+      process.stderr.write(`\nvirtlab: guest kernel panic: ${panicked}\n`);
+      status = 2;
+      break;
+    }
     if (r.stopped) {
       process.stderr.write(`virtlab: the guest stopped (${machine.lastReset?.reason ?? "shutdown"})\n`);
       status = 2;

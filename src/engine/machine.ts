@@ -14,6 +14,10 @@ import { Rtc146818 } from "./devices/rtc.ts";
 import { Uart16550 } from "./devices/uart.ts";
 import { I8042 } from "./devices/i8042.ts";
 import { Port80, Port92 } from "./devices/port92.ts";
+import { PciBus, installI440fxPiix3 } from "./devices/pci.ts";
+import { IdeChannel } from "./devices/ide.ts";
+import { Disk } from "./devices/disk.ts";
+import { VgaText } from "./devices/vga.ts";
 
 export interface MachineOptions {
   /** Guest RAM in MiB (default 64). */
@@ -26,12 +30,19 @@ export interface MachineOptions {
   epochMs?: number;
   /** Host clock in ns for real-time mode (default performance.now()). */
   hostClockNs?: () => number;
+  /** Base image of the primary IDE master (never modified: writes go to a copy-on-write overlay). */
+  disk?: Uint8Array;
 }
 
 export const DETERMINISTIC_EPOCH_MS = Date.UTC(2026, 0, 1);
 
 export type MachineEvent =
-  { type: "reset"; reason: string; state: string } | { type: "serial"; port: number; byte: number };
+  | { type: "reset"; reason: string; state: string }
+  | { type: "serial"; port: number; byte: number }
+  | { type: "panic"; message: string };
+
+/** Linux's panic() banner, as printed on the console. */
+const PANIC_RE = /Kernel panic - not syncing: ?(.*)/;
 
 export interface SliceResult {
   /** Guest instructions executed. */
@@ -54,6 +65,10 @@ export class Machine {
   readonly i8042: I8042;
   readonly port92: Port92;
   readonly post: Port80;
+  readonly pci: PciBus;
+  readonly ide: IdeChannel;
+  readonly disk: Disk | null;
+  readonly vga: VgaText;
   readonly deterministic: boolean;
   readonly nsPerInstruction: number;
   private readonly timed: TimedDevice[];
@@ -86,7 +101,10 @@ export class Machine {
     this.rtc = new Rtc146818(this.io, { irq: this.pic.irqLine(8), memoryBytes: mib << 20, epochMs, clock });
     this.com1 = new Uart16550(this.io, { name: "com1", base: 0x3f8, irq: this.pic.irqLine(4), clock });
     this.com2 = new Uart16550(this.io, { name: "com2", base: 0x2f8, irq: this.pic.irqLine(3), clock });
-    this.com1.onTransmit = (byte) => this.emit({ type: "serial", port: 0, byte });
+    this.com1.onTransmit = (byte) => {
+      this.emit({ type: "serial", port: 0, byte });
+      this.watchConsole(byte);
+    };
     this.com2.onTransmit = (byte) => this.emit({ type: "serial", port: 1, byte });
     this.i8042 = new I8042(this.io, { irq1: this.pic.irqLine(1), irq12: this.pic.irqLine(12) });
     this.port92 = new Port92(this.io);
@@ -97,6 +115,23 @@ export class Machine {
     this.port92.onA20 = a20;
     this.i8042.onReset = () => this.requestReset("keyboard controller reset (0xFE)");
     this.port92.onReset = () => this.requestReset("fast reset via port 0x92");
+    this.pci = new PciBus(this.io, {
+      setIrq: (irq, level) => this.pic.setIrq(irq, level),
+      onReset: () => this.requestReset("reset control register (0xCF9)"),
+    });
+    installI440fxPiix3(this.pci);
+    this.disk = opts.disk ? new Disk(opts.disk) : null;
+    this.ide = new IdeChannel(this.io, { irq: this.pic.irqLine(14), disk: this.disk ?? undefined });
+    this.vga = new VgaText(this.io, { ram: this.mem.u8 });
+    // x87 error reporting with CR0.NE=0: FERR# raises IRQ13; a write to port F0h asserts IGNNE#.
+    this.cpu.fpu.onFerr = () => this.pic.setIrq(13, true);
+    this.io.register("fpu", 0xf0, 1, {
+      read: () => 0xff,
+      write: () => {
+        this.cpu.fpu.ignne = true;
+        this.pic.setIrq(13, false);
+      },
+    });
     this.cpu.onReset = (e) => {
       this.lastReset = e;
       this.emit({ type: "reset", reason: e.reason, state: e.state });
@@ -114,6 +149,24 @@ export class Machine {
 
   private emit(e: MachineEvent): void {
     for (const l of this.listeners) l(e);
+  }
+
+  private consoleLine = "";
+  /** Set once the guest kernel has panicked (detected on the serial console). */
+  panicMessage: string | null = null;
+
+  /** Watch the console for a kernel panic so hosts can report it as such, not as a hang. */
+  private watchConsole(byte: number): void {
+    if (byte !== 10) {
+      if (this.consoleLine.length < 512) this.consoleLine += String.fromCharCode(byte);
+      return;
+    }
+    const m = PANIC_RE.exec(this.consoleLine);
+    this.consoleLine = "";
+    if (m && this.panicMessage === null) {
+      this.panicMessage = m[1].trim();
+      this.emit({ type: "panic", message: this.panicMessage });
+    }
   }
 
   /** A guest-requested reset: the CPU stops and the event is reported (the host decides what next). */

@@ -219,6 +219,10 @@ function onMessage(msg: WorkerToPage): void {
       showError(errorTitle(msg), msg.message);
       ui.image.disabled = false;
       return;
+    case "panic":
+      showError("The guest kernel panicked", msg.message);
+      note(`guest kernel panic: ${msg.message}`);
+      return;
     case "reset":
       showError(
         "The guest reset the machine",

@@ -120,6 +120,12 @@ export interface ErrorMessage {
   file?: string;
 }
 
+/** The guest kernel panicked (seen on its console); the machine keeps running what the guest does next. */
+export interface PanicMessage {
+  type: "panic";
+  message: string;
+}
+
 /** The guest reset the machine (triple fault, keyboard-controller or port 0x92 reset); it is now stopped. */
 export interface ResetMessage {
   type: "reset";
@@ -148,7 +154,7 @@ export interface StatsMessage {
 }
 
 export type WorkerToPage =
-  ImagesMessage | SerialMessage | StateMessage | ErrorMessage | ResetMessage | StatsMessage;
+  ImagesMessage | SerialMessage | StateMessage | ErrorMessage | ResetMessage | PanicMessage | StatsMessage;
 
 // ---- the page's automation hook (window.virtlab) ------------------------------------------------
 

@@ -254,7 +254,11 @@ function emptyHostStats(): HostStats {
 }
 
 function start(request: BootRequest, image: LoadedImage): void {
-  const machine = new Machine({ memoryMiB: request.memoryMiB, deterministic: request.deterministic });
+  const machine = new Machine({
+    memoryMiB: request.memoryMiB,
+    deterministic: request.deterministic,
+    disk: image.files.get("disk")?.bytes,
+  });
   const s: Session = {
     request,
     image,
@@ -274,7 +278,8 @@ function start(request: BootRequest, image: LoadedImage): void {
       if (e.port === 0) s.serialOut.push(e.byte);
     } else if (session === s) {
       flushSerial(s);
-      post({ type: "reset", reason: e.reason, state: e.state });
+      if (e.type === "panic") post({ type: "panic", message: e.message });
+      else post({ type: "reset", reason: e.reason, state: e.state });
     }
   });
   BOOTERS[image.entry.boot]!(machine, image);
