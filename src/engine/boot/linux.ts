@@ -44,6 +44,58 @@ export function isBzImage(b: Uint8Array): boolean {
   return b.length > 0x210 && b[0x1fe] === 0x55 && b[0x1ff] === 0xaa && hdrS;
 }
 
+/** Magic numbers of the compressors Linux can unpack an initramfs with. */
+const COMPRESSED_MAGIC: [string, number[]][] = [
+  ["gzip", [0x1f, 0x8b]],
+  ["bzip2", [0x42, 0x5a, 0x68]],
+  ["xz", [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]],
+  ["lzma", [0x5d, 0x00, 0x00]],
+  ["lz4", [0x02, 0x21, 0x4c, 0x18]],
+  ["zstd", [0x28, 0xb5, 0x2f, 0xfd]],
+  ["lzo", [0x89, 0x4c, 0x5a, 0x4f]],
+];
+
+/**
+ * Check that an initrd is a newc cpio archive that is complete up to its TRAILER!!! entry, or
+ * starts like a compressed one (which the kernel itself will check). Garbage and truncated archives
+ * are refused here with the file named, instead of surfacing later as a kernel panic.
+ */
+export function checkInitrd(b: Uint8Array, name: string): void {
+  for (const [kind, magic] of COMPRESSED_MAGIC) if (magic.every((x, k) => b[k] === x)) return void kind;
+  const text = (off: number, n: number) => String.fromCharCode(...b.subarray(off, off + n));
+  let off = 0;
+  for (;;) {
+    if (off + 110 > b.length)
+      throw new ImageError(
+        name,
+        `truncated cpio archive: entry header at ${off} runs past the end (${b.length} bytes)`,
+      );
+    const magic = text(off, 6);
+    if (magic !== "070701" && magic !== "070702")
+      throw new ImageError(
+        name,
+        off === 0
+          ? "not an initramfs (neither a newc cpio archive nor a known compressed format)"
+          : `corrupt cpio archive: bad entry header at offset ${off}`,
+      );
+    const field = (k: number) => parseInt(text(off + 6 + k * 8, 8), 16);
+    const fileSize = field(6),
+      nameSize = field(11);
+    if (!Number.isFinite(fileSize) || !Number.isFinite(nameSize))
+      throw new ImageError(name, `corrupt cpio archive: bad sizes in the entry at offset ${off}`);
+    const entryName = text(off + 110, Math.max(0, nameSize - 1));
+    const dataStart = (off + 110 + nameSize + 3) & ~3;
+    const next = (dataStart + fileSize + 3) & ~3;
+    if (dataStart + fileSize > b.length)
+      throw new ImageError(
+        name,
+        `truncated cpio archive: "${entryName}" needs bytes up to ${dataStart + fileSize}, the file has ${b.length}`,
+      );
+    if (entryName === "TRAILER!!!") return;
+    off = next;
+  }
+}
+
 export function bootLinux(m: Machine, bz: Uint8Array, opts: LinuxBootOptions = {}): LinuxBootInfo {
   const name = opts.kernelName ?? "bzImage";
   if (bz.length < 0x1000) throw new ImageError(name, `too small for a bzImage (${bz.length} bytes)`);
@@ -106,6 +158,7 @@ export function bootLinux(m: Machine, bz: Uint8Array, opts: LinuxBootOptions = {
   // Initrd: as high as allowed, page aligned, below initrd_addr_max and the end of RAM.
   let initrdAddr = 0;
   const initrd = opts.initrd;
+  if (initrd) checkInitrd(initrd, opts.initrdName ?? "initrd");
   if (initrd && initrd.length) {
     const maxAddr = Math.min(v.getUint32(0x22c, true) >>> 0, ram - 1);
     initrdAddr = Math.floor((maxAddr + 1 - initrd.length) / 4096) * 4096;

@@ -1,0 +1,38 @@
+// Linux in the page: the committed `linux` image boots in the engine's Web Worker, and typing into
+// the xterm.js terminal reaches the guest's shell on ttyS0.
+
+import { expect, test, type Page } from "@playwright/test";
+
+const LINUX_BOOT_TIMEOUT = 240_000;
+
+function serialText(page: Page): Promise<string> {
+  return page.evaluate(() => window.virtlab.serialText());
+}
+
+test("linux boots to a shell and answers what is typed in the terminal", async ({ page }, testInfo) => {
+  test.setTimeout(LINUX_BOOT_TIMEOUT + 60_000);
+  const errors: string[] = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto("/");
+  await expect(page.locator("#image")).toBeEnabled();
+  await page.locator("#image").selectOption("linux");
+  await page.locator("#memory").selectOption("128");
+  const t0 = Date.now();
+  await page.locator("#start").click();
+  await expect
+    .poll(() => serialText(page), { timeout: LINUX_BOOT_TIMEOUT, intervals: [1000] })
+    .toContain("VIRTLAB-READY");
+  testInfo.annotations.push({ type: "linux-boot-ms", description: String(Date.now() - t0) });
+  await expect.poll(() => serialText(page), { timeout: 60_000 }).toMatch(/virtlab:\/# /);
+
+  // Type like a person: focus the terminal and press keys.
+  await page.locator("#terminal").click();
+  await page.keyboard.type("echo typed-$((6*7)) && uname -m");
+  await page.keyboard.press("Enter");
+  await expect.poll(() => serialText(page), { timeout: 60_000 }).toMatch(/typed-42\r?\ni686/);
+  await expect(page.locator("#terminal .xterm-rows")).toContainText("typed-42");
+  const path = testInfo.outputPath("linux-shell.png");
+  await page.screenshot({ path, fullPage: true });
+  await testInfo.attach("linux-shell", { path, contentType: "image/png" });
+  expect(errors).toEqual([]);
+});

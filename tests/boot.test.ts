@@ -1,0 +1,93 @@
+// Boot-path input checking (Linux boot protocol, initrd) and the triple-fault reset event.
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { Machine, type MachineEvent } from "../src/engine/machine.ts";
+import { bootLinux, checkInitrd, isBzImage } from "../src/engine/boot/linux.ts";
+import { ImageError } from "../src/engine/boot/errors.ts";
+import { SA_DB, SA_G, SA_VALID } from "../src/engine/cpu/cpu.ts";
+
+const bz = new Uint8Array(readFileSync("public/images/linux/bzImage"));
+const cpio = new Uint8Array(readFileSync("public/images/linux/initramfs.cpio"));
+
+function bootError(f: () => void): string {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ImageError);
+    return (e as Error).message;
+  }
+  throw new Error("expected an ImageError");
+}
+
+describe("Linux boot protocol input", () => {
+  it("recognises the committed bzImage and boots it into protected mode at code32_start", () => {
+    expect(isBzImage(bz)).toBe(true);
+    const m = new Machine({ memoryMiB: 64 });
+    const info = bootLinux(m, bz, { cmdline: "console=ttyS0", initrd: cpio });
+    expect(info.protocol).toBeGreaterThanOrEqual(0x20f);
+    expect(m.cpu.eip).toBe(0x100000);
+    expect(m.cpu.regs[6]).toBe(0x10000); // ESI -> boot_params
+    expect(m.cpu.sel[1]).toBe(0x10); // __BOOT_CS
+    expect(m.mem.read32(0x10000 + 0x218)).toBe(info.initrdAddr); // ramdisk_image
+    expect(m.mem.read32(0x10000 + 0x21c)).toBe(cpio.length); // ramdisk_size
+    expect(info.initrdAddr % 4096).toBe(0);
+    expect(info.initrdAddr + cpio.length).toBeLessThanOrEqual(64 << 20);
+    expect(m.mem.read8(0x10000 + 0x1e8)).toBe(4); // e820 entries
+  });
+
+  it("refuses a truncated kernel, naming the file", () => {
+    const m = new Machine({ memoryMiB: 64 });
+    expect(bootError(() => bootLinux(m, bz.subarray(0, 500_000), { kernelName: "k.bz" }))).toMatch(
+      /^k\.bz: truncated/,
+    );
+  });
+
+  it("refuses garbage as a kernel", () => {
+    const m = new Machine({ memoryMiB: 64 });
+    expect(bootError(() => bootLinux(m, new Uint8Array(8192).fill(7), { kernelName: "g" }))).toMatch(
+      /not a bzImage/,
+    );
+  });
+
+  it("refuses a kernel that cannot decompress in the given memory", () => {
+    const m = new Machine({ memoryMiB: 4 });
+    expect(bootError(() => bootLinux(m, bz, {}))).toMatch(/give the guest more memory/);
+  });
+
+  it("accepts the committed initramfs and refuses garbage and truncated ones", () => {
+    expect(() => checkInitrd(cpio, "i")).not.toThrow();
+    expect(bootError(() => checkInitrd(new Uint8Array(4096).fill(0x41), "junk.cpio"))).toMatch(
+      /^junk\.cpio: not an initramfs/,
+    );
+    expect(bootError(() => checkInitrd(cpio.subarray(0, cpio.length >> 1), "half.cpio"))).toMatch(
+      /^half\.cpio: truncated cpio archive/,
+    );
+    expect(() => checkInitrd(new Uint8Array([0x1f, 0x8b, 8, 0]), "gz")).not.toThrow();
+  });
+});
+
+describe("triple fault", () => {
+  it("becomes a reported reset event with a CPU state dump, never a host exception", () => {
+    const m = new Machine({ memoryMiB: 4, deterministic: true });
+    const events: MachineEvent[] = [];
+    m.on((e) => events.push(e));
+    const cpu = m.cpu;
+    // Flat protected mode with an empty IDT: UD2 -> #UD -> #GP (no gate) -> #DF -> triple fault.
+    cpu.setCr0(cpu.cr0 | 1);
+    cpu.setSegCache(1, 0x08, 0, -1, 0x9b | SA_DB | SA_G | SA_VALID);
+    for (const s of [0, 2, 3, 4, 5]) cpu.setSegCache(s, 0x10, 0, -1, 0x93 | SA_DB | SA_G | SA_VALID);
+    cpu.idtLimit = 0;
+    m.mem.load(0x100000, new Uint8Array([0x0f, 0x0b]));
+    cpu.eip = 0x100000;
+    const r = m.runSlice(1000);
+    expect(r.stopped).toBe(true);
+    const reset = events.find((e) => e.type === "reset");
+    expect(reset).toBeDefined();
+    if (reset?.type !== "reset") return;
+    expect(reset.reason).toMatch(/^triple fault/);
+    expect(reset.state).toMatch(/EIP=00100000/);
+    expect(reset.state).toMatch(/CR0=/);
+    expect(cpu.vectorCounts[6]).toBe(1);
+    expect(cpu.vectorCounts[8]).toBe(1);
+  });
+});
