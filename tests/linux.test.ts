@@ -95,7 +95,7 @@ describe("Linux on the emulated PC (interpreter, deterministic)", () => {
   });
 
   it("date shows the RTC time (fixed epoch in deterministic mode)", () => {
-    expect(g.run("date")).toMatch(/Thu Jan  1 00:00:\d\d UTC 2026/);
+    expect(g.run("date")).toMatch(/Thu Jan {2}1 00:00:\d\d UTC 2026/);
   });
 
   it("sleep 1 takes about a second of virtual time", () => {
