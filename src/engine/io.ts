@@ -83,3 +83,15 @@ export interface Snapshotable<S> {
   saveState(): S;
   loadState(state: S): void;
 }
+
+/**
+ * A device's view of virtual time: the machine clock when the device has one (so port reads between
+ * two advance() calls see time move), never earlier than the last time it was advanced to.
+ */
+export function deviceTime(clock: (() => number) | undefined, last: number): number {
+  if (clock) {
+    const t = clock();
+    if (t > last) return t;
+  }
+  return last;
+}

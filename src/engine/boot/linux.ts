@@ -4,9 +4,7 @@
 // with ESI pointing at boot_params. No BIOS and no real-mode setup code run on this path.
 
 import type { Machine } from "../machine.ts";
-import { SA_DB, SA_G, SA_VALID } from "../cpu/cpu.ts";
-import { SEG_CS } from "../cpu/decoder.ts";
-import { CR0_PE } from "../mmu/mmu.ts";
+import { enterFlatProtectedMode } from "./entry.ts";
 import { ImageError } from "./errors.ts";
 
 const BOOT_PARAMS = 0x10000;
@@ -198,24 +196,8 @@ export function bootLinux(m: Machine, bz: Uint8Array, opts: LinuxBootOptions = {
   w8(BP_SCREEN_INFO + 0x0f, 1); // orig_video_isVGA
   w16(BP_SCREEN_INFO + 0x10, 16); // orig_video_points
 
-  // GDT with __BOOT_CS = 0x10 and __BOOT_DS = 0x18, as the protocol requires.
-  mem.write32(GDT + 0x10, 0x0000ffff);
-  mem.write32(GDT + 0x14, 0x00cf9a00);
-  mem.write32(GDT + 0x18, 0x0000ffff);
-  mem.write32(GDT + 0x1c, 0x00cf9200);
-
-  const cpu = m.cpu;
-  cpu.reset();
-  cpu.fpu.reset();
-  cpu.gdtBase = GDT;
-  cpu.gdtLimit = 0x1f;
-  cpu.setCr0(cpu.cr0 | CR0_PE);
-  const flat = SA_DB | SA_G | SA_VALID;
-  cpu.setSegCache(SEG_CS, 0x10, 0, -1, 0x9b | flat);
-  for (const s of [0, 2, 3, 4, 5]) cpu.setSegCache(s, 0x18, 0, -1, 0x93 | flat);
-  cpu.setCpl(0);
-  cpu.regs.fill(0);
-  cpu.regs[6] = BOOT_PARAMS; // ESI
-  cpu.eip = v.getUint32(0x214, true) || KERNEL_BASE; // code32_start
+  // __BOOT_CS = 0x10 and __BOOT_DS = 0x18, as the protocol requires; ESI points at boot_params.
+  enterFlatProtectedMode(m, GDT, 0x10, 0x18, v.getUint32(0x214, true) || KERNEL_BASE);
+  m.cpu.regs[6] = BOOT_PARAMS;
   return { protocol, kernelBytes: kernel.length, initrdAddr, initrdBytes: initrd?.length ?? 0, cmdline };
 }

@@ -3,9 +3,7 @@
 // kernel in flat 32-bit protected mode with paging off — no BIOS involved.
 
 import type { Machine } from "../machine.ts";
-import { SA_DB, SA_G, SA_VALID } from "../cpu/cpu.ts";
-import { SEG_CS } from "../cpu/decoder.ts";
-import { CR0_PE } from "../mmu/mmu.ts";
+import { enterFlatProtectedMode } from "./entry.ts";
 import { ImageError } from "./errors.ts";
 
 export const MULTIBOOT_MAGIC = 0x1badb002;
@@ -129,7 +127,6 @@ export function bootMultiboot(m: Machine, img: Uint8Array, opts: MultibootOption
   void end;
 
   // Multiboot information: mem_lower/upper, command line, memory map.
-  const v = m.mem.view;
   const ram = m.mem.ramSize;
   const cmd = new TextEncoder().encode((opts.cmdline ?? "") + "\0");
   const cmdAddr = INFO + 0x100;
@@ -143,38 +140,21 @@ export function bootMultiboot(m: Machine, img: Uint8Array, opts: MultibootOption
   ];
   regions.forEach(([base, len, type], k) => {
     const e = mmapAddr + k * 24;
-    v.setUint32(e, 20, true);
-    v.setUint32(e + 4, base, true);
-    v.setUint32(e + 8, 0, true);
-    v.setUint32(e + 12, len, true);
-    v.setUint32(e + 16, 0, true);
-    v.setUint32(e + 20, type, true);
+    m.mem.write32(e, 20);
+    m.mem.write32(e + 4, base);
+    m.mem.write32(e + 8, 0);
+    m.mem.write32(e + 12, len);
+    m.mem.write32(e + 16, 0);
+    m.mem.write32(e + 20, type);
   });
-  v.setUint32(INFO, 0x1 | 0x4 | 0x40, true); // mem, cmdline, mmap
-  v.setUint32(INFO + 4, 639, true);
-  v.setUint32(INFO + 8, (ram - 0x100000) >>> 10, true);
-  v.setUint32(INFO + 16, cmdAddr, true);
-  v.setUint32(INFO + 44, regions.length * 24, true);
-  v.setUint32(INFO + 48, mmapAddr, true);
+  m.mem.write32(INFO, 0x1 | 0x4 | 0x40); // mem, cmdline, mmap
+  m.mem.write32(INFO + 4, 639);
+  m.mem.write32(INFO + 8, (ram - 0x100000) >>> 10);
+  m.mem.write32(INFO + 16, cmdAddr);
+  m.mem.write32(INFO + 44, regions.length * 24);
+  m.mem.write32(INFO + 48, mmapAddr);
 
-  // A flat GDT so the entry state has real descriptors behind CS=0x08 / DS=0x10.
-  v.setUint32(GDT + 8, 0x0000ffff, true);
-  v.setUint32(GDT + 12, 0x00cf9a00, true);
-  v.setUint32(GDT + 16, 0x0000ffff, true);
-  v.setUint32(GDT + 20, 0x00cf9200, true);
-
-  const cpu = m.cpu;
-  cpu.reset();
-  cpu.gdtBase = GDT;
-  cpu.gdtLimit = 23;
-  cpu.setCr0(cpu.cr0 | CR0_PE);
-  const flat = SA_DB | SA_G | SA_VALID;
-  cpu.setSegCache(SEG_CS, 0x08, 0, -1, 0x9b | flat);
-  for (const s of [0, 2, 3, 4, 5]) cpu.setSegCache(s, 0x10, 0, -1, 0x93 | flat);
-  cpu.setCpl(0);
-  cpu.flags.write(2, -1);
-  cpu.regs.fill(0);
-  cpu.regs[0] = MULTIBOOT_BOOTLOADER_MAGIC;
-  cpu.regs[3] = INFO;
-  cpu.eip = entry;
+  enterFlatProtectedMode(m, GDT, 0x08, 0x10, entry);
+  m.cpu.regs[0] = MULTIBOOT_BOOTLOADER_MAGIC;
+  m.cpu.regs[3] = INFO;
 }

@@ -1316,43 +1316,22 @@ export const INT_SEMANTICS: Record<string, Factory> = {
   lseg(d) {
     const s = { LES: SEG_ES, LDS: SEG_DS, LSS: SEG_SS, LFS: 4, LGS: 5 }[d.mn]!;
     return (c, i) => {
-      const size = i.o32 ? 4 : 2;
-      const lin = c.eaLin(i, size + 2, false);
-      const off = c.ld(size, lin);
-      const sel = c.ld16((lin + size) | 0);
+      const [sel, off] = readFarPointer(c, i);
       loadSeg(c, s, sel);
-      c.setReg(size, i.reg, off);
+      c.setReg(i.o32 ? 4 : 2, i.reg, off);
     };
   },
   callf(d) {
     const direct = d.ops[0] === "Ap";
     return (c, i) => {
-      let sel: number, off: number;
-      if (direct) {
-        sel = i.imm2;
-        off = i.imm;
-      } else {
-        const s = i.o32 ? 4 : 2;
-        const lin = c.eaLin(i, s + 2, false);
-        off = c.ld(s, lin);
-        sel = c.ld16((lin + s) | 0);
-      }
+      const [sel, off] = direct ? [i.imm2, i.imm] : readFarPointer(c, i);
       farCall(c, sel, off, i.o32, c.eip);
     };
   },
   jmpf(d) {
     const direct = d.ops[0] === "Ap";
     return (c, i) => {
-      let sel: number, off: number;
-      if (direct) {
-        sel = i.imm2;
-        off = i.imm;
-      } else {
-        const s = i.o32 ? 4 : 2;
-        const lin = c.eaLin(i, s + 2, false);
-        off = c.ld(s, lin);
-        sel = c.ld16((lin + s) | 0);
-      }
+      const [sel, off] = direct ? [i.imm2, i.imm] : readFarPointer(c, i);
       farJump(c, sel, off, i.o32);
     };
   },
@@ -1361,6 +1340,13 @@ export const INT_SEMANTICS: Record<string, Factory> = {
     return (c, i) => farReturn(c, i.o32, imm ? i.imm & 0xffff : 0);
   },
 };
+
+/** A far pointer (m16:16 or m16:32) from the memory operand: [selector, offset]. */
+function readFarPointer(c: Cpu, i: Insn): [number, number] {
+  const size = i.o32 ? 4 : 2;
+  const lin = c.eaLin(i, size + 2, false);
+  return [c.ld16((lin + size) | 0), c.ld(size, lin)];
+}
 
 function stackOff(c: Cpu, sp: number, delta: number): number {
   return c.stack32 ? (sp + delta) | 0 : (sp + delta) & 0xffff;

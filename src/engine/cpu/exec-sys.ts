@@ -132,21 +132,18 @@ function privOk(c: Cpu, sel: number, hi: number): boolean {
   return conformingCode || (dpl >= c.cpl && dpl >= (sel & 3));
 }
 
+/** SLDT/STR: a register destination takes the zero-extended selector at 32-bit operand size. */
+function storeSelector(get: (c: Cpu) => number): ReturnType<Factory> {
+  return (c, i) => {
+    needProt(c);
+    if (i.mod === 3) c.setReg(i.o32 ? 4 : 2, i.rm, get(c));
+    else c.writeE(i, 2, get(c));
+  };
+}
+
 export const SYS_SEMANTICS: Record<string, Factory> = {
-  sldt() {
-    return (c, i) => {
-      needProt(c);
-      if (i.mod === 3) c.setReg(i.o32 ? 4 : 2, i.rm, c.ldtSel);
-      else c.writeE(i, 2, c.ldtSel);
-    };
-  },
-  str() {
-    return (c, i) => {
-      needProt(c);
-      if (i.mod === 3) c.setReg(i.o32 ? 4 : 2, i.rm, c.trSel);
-      else c.writeE(i, 2, c.trSel);
-    };
-  },
+  sldt: () => storeSelector((c) => c.ldtSel),
+  str: () => storeSelector((c) => c.trSel),
   lldt() {
     return (c, i) => {
       needProt(c);

@@ -341,10 +341,7 @@ export function farJump(cpu: Cpu, sel: number, off: number, o32: boolean): void 
     hi = dHi;
   const rpl = sel & 3;
   if (!isSystem(hi)) {
-    if (!isCode(hi)) cpu.raise(EXC_GP, sel & 0xfffc);
-    checkCodeTarget(cpu, sel, hi, rpl);
-    if (!present(hi)) cpu.raise(EXC_NP, sel & 0xfffc);
-    if (off >>> 0 > descLimit(lo, hi) >>> 0) cpu.raise(EXC_GP, 0);
+    checkDirectCodeTarget(cpu, sel, off, lo, hi);
     loadCs(cpu, sel, lo, hi, cpu.cpl, a);
     cpu.eip = off;
     return;
@@ -374,10 +371,14 @@ export function farJump(cpu: Cpu, sel: number, off: number, o32: boolean): void 
   cpu.eip = toff;
 }
 
-function checkCodeTarget(cpu: Cpu, sel: number, hi: number, rpl: number): void {
+/** Checks for a far JMP/CALL straight to a code segment (no gate): type, privilege, presence, limit. */
+function checkDirectCodeTarget(cpu: Cpu, sel: number, off: number, lo: number, hi: number): void {
+  if (!isCode(hi)) cpu.raise(EXC_GP, sel & 0xfffc);
   if (isConforming(hi)) {
     if (dpl(hi) > cpu.cpl) cpu.raise(EXC_GP, sel & 0xfffc);
-  } else if (rpl > cpu.cpl || dpl(hi) !== cpu.cpl) cpu.raise(EXC_GP, sel & 0xfffc);
+  } else if ((sel & 3) > cpu.cpl || dpl(hi) !== cpu.cpl) cpu.raise(EXC_GP, sel & 0xfffc);
+  if (!present(hi)) cpu.raise(EXC_NP, sel & 0xfffc);
+  if (off >>> 0 > descLimit(lo, hi) >>> 0) cpu.raise(EXC_GP, 0);
 }
 
 /** Far CALL to sel:off; `retEip` is the return offset. */
@@ -402,10 +403,7 @@ export function farCall(cpu: Cpu, sel: number, off: number, o32: boolean, retEip
     hi = dHi;
   const rpl = sel & 3;
   if (!isSystem(hi)) {
-    if (!isCode(hi)) cpu.raise(EXC_GP, sel & 0xfffc);
-    checkCodeTarget(cpu, sel, hi, rpl);
-    if (!present(hi)) cpu.raise(EXC_NP, sel & 0xfffc);
-    if (off >>> 0 > descLimit(lo, hi) >>> 0) cpu.raise(EXC_GP, 0);
+    checkDirectCodeTarget(cpu, sel, off, lo, hi);
     curStack();
     frame.push(cpu.sel[SEG_CS]);
     frame.push(retEip);

@@ -22,7 +22,15 @@
 // machine's current virtual time) so that guests polling the counter see it move between two
 // advance() calls. Without `clock`, the time of the last advance() is used.
 
-import type { IoBus, IoSize, IrqLine, PortHandler, Snapshotable, TimedDevice } from "../io.ts";
+import {
+  deviceTime,
+  type IoBus,
+  type IoSize,
+  type IrqLine,
+  type PortHandler,
+  type Snapshotable,
+  type TimedDevice,
+} from "../io.ts";
 
 export const PIT_HZ = 1193182;
 /** DRAM refresh request period on PIIX3: port 0x61 bit 4 toggles every 15.085 µs. */
@@ -339,11 +347,7 @@ export class Pit8254 implements PortHandler, TimedDevice, Snapshotable<PitState>
   // ---- internals -------------------------------------------------------------------------
 
   private time(): number {
-    if (this.clock) {
-      const t = this.clock();
-      if (t > this.nowNs) this.nowNs = t;
-    }
-    return this.nowNs;
+    return (this.nowNs = deviceTime(this.clock, this.nowNs));
   }
 
   /** Deliver channel 0 edges that happened up to the current time. */

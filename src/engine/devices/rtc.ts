@@ -20,7 +20,15 @@
 // (capped at 0xFFFF), 0x34/0x35 memory above 16 MiB in 64 KiB units (capped at 0xFFFF), 0x32
 // century, 0x2E/0x2F checksum over 0x10-0x2D.
 
-import type { IoBus, IoSize, IrqLine, PortHandler, Snapshotable, TimedDevice } from "../io.ts";
+import {
+  deviceTime,
+  type IoBus,
+  type IoSize,
+  type IrqLine,
+  type PortHandler,
+  type Snapshotable,
+  type TimedDevice,
+} from "../io.ts";
 
 export interface RtcOptions {
   /** IRQ8 line. */
@@ -247,11 +255,7 @@ export class Rtc146818 implements PortHandler, TimedDevice, Snapshotable<RtcStat
   // ---- internals -------------------------------------------------------------------------
 
   private time(): number {
-    if (this.clock) {
-      const t = this.clock();
-      if (t > this.nowNs) this.nowNs = t;
-    }
-    return this.nowNs;
+    return (this.nowNs = deviceTime(this.clock, this.nowNs));
   }
 
   private currentSec(): number {

@@ -25,7 +25,15 @@
 // - Line errors: only overrun (loopback) and break (`receiveBreak()`) are produced; parity and
 //   framing errors never occur on a virtual line.
 
-import type { IoBus, IoSize, IrqLine, PortHandler, Snapshotable, TimedDevice } from "../io.ts";
+import {
+  deviceTime,
+  type IoBus,
+  type IoSize,
+  type IrqLine,
+  type PortHandler,
+  type Snapshotable,
+  type TimedDevice,
+} from "../io.ts";
 
 export interface UartOptions {
   /** Device name used for I/O accounting, e.g. "com1". */
@@ -363,11 +371,7 @@ export class Uart16550 implements PortHandler, TimedDevice, Snapshotable<UartSta
   // ---- internals -------------------------------------------------------------------------
 
   private time(): number {
-    if (this.clock) {
-      const t = this.clock();
-      if (t > this.nowNs) this.nowNs = t;
-    }
-    return this.nowNs;
+    return (this.nowNs = deviceTime(this.clock, this.nowNs));
   }
 
   private capacity(): number {
