@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { Machine } from "../engine/machine.ts";
+import { Machine, MODES, type Mode } from "../engine/machine.ts";
 import { bootMultiboot } from "../engine/boot/multiboot.ts";
 import { bootLinux, isBzImage } from "../engine/boot/linux.ts";
 import { findImage, parseManifest, verifyImageFile, type ImageEntry } from "../engine/boot/manifest.ts";
@@ -18,7 +18,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const IMAGES_DIR = process.env.VIRTLAB_IMAGES_DIR ?? join(ROOT, "public/images");
 
 const USAGE = `usage: virtlab run (--image NAME | --kernel FILE [--initrd FILE] [--cmdline S])
-                   [--mode native] [--mem MiB] [--expect REGEX] [--send TEXT]
+                   [--mode native|hw] [--mem MiB] [--expect REGEX] [--send TEXT]
                    [--timeout SECONDS] [--deterministic] [--stats FILE] [--quiet]
 
 Streams the guest's first serial port to stdout.
@@ -83,9 +83,9 @@ function parseRun(argv: string[]): RunOptions {
     timeoutS = Number(values.timeout);
     if (!(timeoutS > 0)) throw new UsageError("--timeout must be a positive number of seconds");
   } else if (expect) timeoutS = 60;
-  if (values.mode !== "native")
+  if (!MODES.includes(values.mode as Mode))
     throw new UsageError(
-      `--mode ${values.mode}: the virtualization modes (bt, pv, hw) are not implemented yet; only "native" runs`,
+      `--mode ${values.mode}: not available; implemented modes are ${MODES.join(", ")} (bt, pv and hw-noept are not implemented yet)`,
     );
   return {
     image: values.image,
@@ -136,6 +136,7 @@ export function bootFromOptions(o: RunOptions): { machine: Machine; ready?: stri
     memoryMiB: o.memMiB,
     deterministic: o.deterministic,
     disk: image?.files.disk,
+    mode: o.mode as Mode,
   });
   let kernel: Uint8Array,
     kernelName: string,

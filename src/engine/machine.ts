@@ -18,6 +18,14 @@ import { PciBus, installI440fxPiix3 } from "./devices/pci.ts";
 import { IdeChannel } from "./devices/ide.ts";
 import { Disk } from "./devices/disk.ts";
 import { VgaText } from "./devices/vga.ts";
+import { VmxMonitor } from "./vmm/vmx.ts";
+
+/**
+ * How the guest is run: "native" (no hypervisor), or under a simulated hypervisor design. Only
+ * "hw" (VT-x with EPT) exists so far; "bt", "pv" and "hw-noept" (shadow paging) are refused.
+ */
+export type Mode = "native" | "hw";
+export const MODES: readonly Mode[] = ["native", "hw"];
 
 export interface MachineOptions {
   /** Guest RAM in MiB (default 64). */
@@ -30,6 +38,8 @@ export interface MachineOptions {
   epochMs?: number;
   /** Host clock in ns for real-time mode (default performance.now()). */
   hostClockNs?: () => number;
+  /** Virtualization mode (default "native"). */
+  mode?: Mode;
   /** Base image of the primary IDE master (never modified: writes go to a copy-on-write overlay). */
   disk?: Uint8Array;
 }
@@ -69,6 +79,9 @@ export class Machine {
   readonly ide: IdeChannel;
   readonly disk: Disk | null;
   readonly vga: VgaText;
+  readonly mode: Mode;
+  /** The simulated VT-x monitor in HW mode. */
+  readonly vmx: VmxMonitor | null;
   readonly deterministic: boolean;
   readonly nsPerInstruction: number;
   private readonly timed: TimedDevice[];
@@ -94,7 +107,12 @@ export class Machine {
     this.cpu.readTsc = () => Math.floor(this.now());
     const clock = () => this.now();
 
-    this.pic = new Pic8259(this.io, { onIntr: (pending) => (this.cpu.intr = pending) });
+    this.pic = new Pic8259(this.io, {
+      onIntr: (pending) => {
+        this.cpu.intr = pending;
+        if (pending) this.vmx?.onInterruptRequest();
+      },
+    });
     this.cpu.pic = this.pic;
     this.pit = new Pit8254(this.io, { irq: this.pic.irqLine(0), clock });
     const epochMs = opts.epochMs ?? (this.deterministic ? DETERMINISTIC_EPOCH_MS : Date.now());
@@ -134,9 +152,14 @@ export class Machine {
     });
     this.cpu.onReset = (e) => {
       this.lastReset = e;
+      if (e.reason.startsWith("triple fault")) this.vmx?.onTripleFault();
       this.emit({ type: "reset", reason: e.reason, state: e.state });
     };
     this.timed = [this.pit, this.rtc, this.com1, this.com2];
+    this.mode = opts.mode ?? "native";
+    if (!MODES.includes(this.mode)) throw new Error(`unknown mode "${this.mode}"`);
+    this.vmx = this.mode === "hw" ? new VmxMonitor(this.cpu, { ept: true }) : null;
+    if (this.vmx) this.cpu.onExternalInterrupt = () => this.vmx!.onExternalInterrupt();
   }
 
   on(listener: (e: MachineEvent) => void): () => void {

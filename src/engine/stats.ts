@@ -12,6 +12,10 @@ export interface MachineStats {
   vectors: Record<string, number>;
   io: Record<string, number>;
   mmio: Record<string, number>;
+  mode: string;
+  /** HW mode: VM exits by reason name, entries, injected events; EPT walk references/violations. */
+  vmx?: { exits: Record<string, number>; entries: number; injections: number };
+  ept?: { translations: number; refs: number; violations: number; tablePages: number };
 }
 
 export function collectStats(m: Machine, wallMs: number): MachineStats {
@@ -29,5 +33,16 @@ export function collectStats(m: Machine, wallMs: number): MachineStats {
     vectors,
     io: { ...m.io.counts },
     mmio: { ...m.mem.mmioCounts },
+    mode: m.mode,
+    ...(m.vmx
+      ? {
+          vmx: {
+            exits: m.vmx.exitsByName(),
+            entries: m.vmx.counters.entries,
+            injections: m.vmx.counters.injections,
+          },
+          ept: m.vmx.ept ? { ...m.vmx.ept.counters } : undefined,
+        }
+      : {}),
   };
 }

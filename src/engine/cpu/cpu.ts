@@ -24,6 +24,7 @@ import {
 } from "../mmu/mmu.ts";
 import { Fpu } from "./fpu.ts";
 import { HANDLERS } from "./interp.ts";
+import type { Handler } from "./exec-int.ts";
 import { deliverInterrupt } from "./protmode.ts";
 
 /** Thrown (as this one object) to abort the current instruction with a guest exception. */
@@ -153,6 +154,13 @@ export class Cpu {
   readonly mmu: Mmu;
   pic: InterruptController | null = null;
   nmiPending = false;
+  /**
+   * Handler per opcode-table entry, bound into each decoded instruction. The VMM of a
+   * virtualization mode replaces the entries of sensitive instructions (then flushes decodes).
+   */
+  handlers: Handler[] = HANDLERS;
+  /** Called as an external interrupt is taken (the VMM accounts its exit and injection). */
+  onExternalInterrupt: (() => void) | null = null;
   /** The interrupt controller's INTR output (set by the PIC when a request is pending). */
   intr = false;
   onReset: ((e: ResetEvent) => void) | null = null;
@@ -667,7 +675,7 @@ export class Cpu {
         const r = decode(this.u8, p, p + 16, def32, i);
         if (r !== 0) this.decodeFault(r);
         i.def32 = def32;
-        i.handler = HANDLERS[i.def.id];
+        i.handler = this.handlers[i.def.id];
         this.icacheStats.decodes++;
         if (pp < this.mem.codePages.length) {
           if (page === undefined) {
@@ -694,7 +702,7 @@ export class Cpu {
       }
       if (r !== 0) this.decodeFault(r);
       i.def32 = def32;
-      i.handler = HANDLERS[i.def.id];
+      i.handler = this.handlers[i.def.id];
     }
     // Code-segment limit check on the whole instruction.
     if (!(this.flatR & (1 << SEG_CS)) && ((this.eip >>> 0) + i.len - 1) >>> 0 > this.segLimit[SEG_CS] >>> 0)
@@ -725,7 +733,7 @@ export class Cpu {
     this.insn = i;
     this.eip = this.segAttr[SEG_CS] & SA_DB ? (this.eip + i.len) | 0 : (this.eip + i.len) & 0xffff;
     if (this.opcodeCounts) this.opcodeCounts[i.def.id]++;
-    HANDLERS[i.def.id](this, i);
+    i.handler(this, i);
     this.icount++;
     if (tf) this.singleStepTrap();
   }
@@ -791,6 +799,7 @@ export class Cpu {
     if (this.pic && this.flags.bits & IF && this.icount !== this.inhibitUntil && this.pic.hasInterrupt()) {
       const vec = this.pic.acknowledge();
       this.halted = false;
+      this.onExternalInterrupt?.();
       this.deliverExternal(vec);
       return true;
     }

@@ -10,6 +10,7 @@
 // (shadow paging, EPT, PV direct paging) plug in as translation strategies around `walk`.
 
 import { PageKind, type PhysicalMemory } from "../memory/memory.ts";
+import { EPT_R, EPT_W, type Ept } from "../vmm/ept.ts";
 
 export const T_VALID = 1; // present (supervisor may read)
 export const T_USER = 2; // user may read
@@ -70,6 +71,8 @@ export class Mmu {
   cr0 = CR0_ET;
   cr3 = 0;
   cr4 = 0;
+  /** HW mode with EPT: every guest-physical reference goes through the second dimension. */
+  ept: Ept | null = null;
 
   /** Raises #PF: must throw. Set by the CPU (which owns CR2 and exception delivery). */
   pageFault: (lin: number, errorCode: number) => never = () => {
@@ -110,6 +113,10 @@ export class Mmu {
     } else {
       e = this.walk(lin, write, user);
     }
+    if (this.ept) {
+      // The final guest-physical page is translated too; the TLB caches the combined mapping.
+      e = (this.ept.translate(e & ~0xfff, write ? EPT_W | EPT_R : EPT_R) & ~0xfff) | (e & 0xfff);
+    }
     e = this.applyMemoryKind(e);
     if (this.tlb[vp] === 0) {
       // INVLPG leaves stale slots in `filled`; if they ever fill it, start over.
@@ -126,7 +133,7 @@ export class Mmu {
   /** The native i386 2-level walk, setting accessed/dirty bits as hardware does. */
   private walk(lin: number, write: boolean, user: boolean): number {
     const mem = this.mem;
-    const pdeAddr = (this.cr3 & ~0xfff) | ((lin >>> 22) << 2);
+    const pdeAddr = this.gpa((this.cr3 & ~0xfff) | ((lin >>> 22) << 2));
     let pde = mem.read32(pdeAddr);
     this.counters.walkRefs++;
     const errBase = (write ? PF_W : 0) | (user ? PF_U : 0);
@@ -144,7 +151,7 @@ export class Mmu {
       return this.entry(phys, uOk, wOk, wp, (newPde & PTE_D) !== 0, !!g);
     }
 
-    const pteAddr = (pde & ~0xfff) | (((lin >>> 12) & 0x3ff) << 2);
+    const pteAddr = this.gpa((pde & ~0xfff) | (((lin >>> 12) & 0x3ff) << 2));
     const pte = mem.read32(pteAddr);
     this.counters.walkRefs++;
     if (!(pte & PTE_P)) this.pageFault(lin, errBase);
@@ -159,6 +166,11 @@ export class Mmu {
     if (newPte !== pte) mem.write32(pteAddr, newPte);
     const g = pte & PTE_G && this.cr4 & CR4_PGE;
     return this.entry(pte & ~0xfff, uOk, wOk, wp, (newPte & PTE_D) !== 0, !!g);
+  }
+
+  /** Host-physical address of a guest paging-structure entry (A/D updates need write access). */
+  private gpa(addr: number): number {
+    return this.ept ? this.ept.translate(addr, EPT_R | EPT_W) : addr;
   }
 
   private check(
