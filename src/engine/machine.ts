@@ -21,11 +21,11 @@ import { VgaText } from "./devices/vga.ts";
 import { VmxMonitor } from "./vmm/vmx.ts";
 
 /**
- * How the guest is run: "native" (no hypervisor), or under a simulated hypervisor design. Only
- * "hw" (VT-x with EPT) exists so far; "bt", "pv" and "hw-noept" (shadow paging) are refused.
+ * How the guest is run: "native" (no hypervisor), or under a simulated hypervisor design: "hw"
+ * (VT-x with EPT) and "hw-noept" (VT-x with shadow paging). "bt" and "pv" do not exist yet.
  */
-export type Mode = "native" | "hw";
-export const MODES: readonly Mode[] = ["native", "hw"];
+export type Mode = "native" | "hw" | "hw-noept";
+export const MODES: readonly Mode[] = ["native", "hw", "hw-noept"];
 
 export interface MachineOptions {
   /** Guest RAM in MiB (default 64). */
@@ -158,7 +158,7 @@ export class Machine {
     this.timed = [this.pit, this.rtc, this.com1, this.com2];
     this.mode = opts.mode ?? "native";
     if (!MODES.includes(this.mode)) throw new Error(`unknown mode "${this.mode}"`);
-    this.vmx = this.mode === "hw" ? new VmxMonitor(this.cpu, { ept: true }) : null;
+    this.vmx = this.mode === "native" ? null : new VmxMonitor(this.cpu, { ept: this.mode === "hw" });
     if (this.vmx) this.cpu.onExternalInterrupt = () => this.vmx!.onExternalInterrupt();
   }
 

@@ -16,6 +16,7 @@ export interface MachineStats {
   /** HW mode: VM exits by reason name, entries, injected events; EPT walk references/violations. */
   vmx?: { exits: Record<string, number>; entries: number; injections: number };
   ept?: { translations: number; refs: number; violations: number; tablePages: number };
+  shadow?: Record<string, number>;
 }
 
 export function collectStats(m: Machine, wallMs: number): MachineStats {
@@ -42,6 +43,7 @@ export function collectStats(m: Machine, wallMs: number): MachineStats {
             injections: m.vmx.counters.injections,
           },
           ept: m.vmx.ept ? { ...m.vmx.ept.counters } : undefined,
+          shadow: m.vmx.shadow ? { ...m.vmx.shadow.counters } : undefined,
         }
       : {}),
   };

@@ -98,3 +98,33 @@ describe("CPUID in HW mode", () => {
     expect(hw.cpu.regs[0]).toBe(0x633);
   });
 });
+
+describe("HW mode without EPT (shadow paging) on the bare-metal test kernel", () => {
+  const native = runTestKernel("native");
+  const hw = runTestKernel("hw-noept");
+  const vmx = hw.m.vmx!;
+  const sh = vmx.shadow!.counters;
+
+  it("gives the guest the same results as native", () => {
+    expect(hw.out).toContain("ALL PASS");
+    expect(hw.out).toBe(native.out);
+    expect(hw.m.cpu.icount).toBe(native.m.cpu.icount);
+    expect(vmx.ept).toBeNull();
+  });
+
+  it("reflects exactly the guest's own page faults as true faults", () => {
+    // Every #PF the guest handles natively is a true fault under shadow paging, nothing more.
+    expect(sh.trueFaults).toBe(native.m.cpu.vectorCounts[14]);
+    expect(hw.m.cpu.vectorCounts[14]).toBe(native.m.cpu.vectorCounts[14]);
+  });
+
+  it("builds shadow entries on hidden faults and traces guest page-table writes", () => {
+    expect(sh.hiddenFaults).toBeGreaterThan(0);
+    expect(sh.tracingFaults).toBeGreaterThan(0);
+    // Hidden and tracing faults never reach the guest: they are #PF exits handled by the monitor.
+    expect(vmx.counters.exits[EXIT.EXCEPTION_NMI]).toBe(sh.hiddenFaults + sh.tracingFaults + sh.trueFaults);
+    expect(vmx.counters.exits[EXIT.INVLPG]).toBe(count(hw.m, "INVLPG"));
+    expect(sh.cr3Switches).toBeGreaterThan(0);
+    expect(sh.cacheHits).toBeGreaterThan(0);
+  });
+});

@@ -127,6 +127,7 @@ export class PhysicalMemory {
     if (k === PageKind.RAM) {
       if (p < this.codePages.length && this.codePages[p]) this.codeWritten(p);
       this.u8[addr] = v;
+      if (this.tracked[p]) this.onTrackedWrite?.(addr, 1);
     } else if (k === PageKind.MMIO) this.mmioWrite(addr, 1, v & 0xff);
   }
 
@@ -142,6 +143,7 @@ export class PhysicalMemory {
     if (k === PageKind.RAM) {
       if (p < this.codePages.length && this.codePages[p]) this.codeWritten(p);
       this.view.setUint16(addr, v, true);
+      if (this.tracked[p]) this.onTrackedWrite?.(addr, 2);
     } else if (k === PageKind.MMIO) this.mmioWrite(addr, 2, v & 0xffff);
   }
 
@@ -157,6 +159,7 @@ export class PhysicalMemory {
     if (k === PageKind.RAM) {
       if (p < this.codePages.length && this.codePages[p]) this.codeWritten(p);
       this.view.setInt32(addr, v, true);
+      if (this.tracked[p]) this.onTrackedWrite?.(addr, 4);
     } else if (k === PageKind.MMIO) this.mmioWrite(addr, 4, v);
   }
 
@@ -195,6 +198,25 @@ export class PhysicalMemory {
   /** Forget that a page holds code (its translations were dropped by their owner). */
   unmarkCode(page: number): void {
     if (page < this.codePages.length) this.codePages[page] = 0;
+  }
+
+  /**
+   * Pages whose writes a hypervisor traces (guest page tables under shadow paging). Writes still
+   * happen; afterwards onTrackedWrite reports them (the tracing fault).
+   */
+  readonly tracked = new Uint8Array(PAGES_4G);
+  onTrackedWrite: ((addr: number, size: number) => void) | null = null;
+
+  setTracked(page: number, on: boolean): void {
+    if (!!this.tracked[page] === on) return;
+    this.tracked[page] = on ? 1 : 0;
+    // Existing TLB entries may allow fast-path writes to the page: they must go.
+    if (on) this.onLayoutChange?.();
+  }
+
+  /** Writes to this page must take the slow path (translated code or a traced page). */
+  writeTracked(page: number): boolean {
+    return (page < this.codePages.length && this.codePages[page] !== 0) || this.tracked[page] !== 0;
   }
 
   isCode(page: number): boolean {

@@ -11,6 +11,7 @@
 
 import { PageKind, type PhysicalMemory } from "../memory/memory.ts";
 import { EPT_R, EPT_W, type Ept } from "../vmm/ept.ts";
+import type { ShadowPaging } from "../vmm/shadow.ts";
 
 export const T_VALID = 1; // present (supervisor may read)
 export const T_USER = 2; // user may read
@@ -73,6 +74,11 @@ export class Mmu {
   cr4 = 0;
   /** HW mode with EPT: every guest-physical reference goes through the second dimension. */
   ept: Ept | null = null;
+  /** Shadow paging (BT, HW without EPT): the TLB is filled from VMM-built shadow tables. */
+  shadow: ShadowPaging | null = null;
+  /** Guest page-directory and page-table pages read by the last walk (-1: none, e.g. 4 MiB page). */
+  lastPdPage = -1;
+  lastPtPage = -1;
 
   /** Raises #PF: must throw. Set by the CPU (which owns CR2 and exception delivery). */
   pageFault: (lin: number, errorCode: number) => never = () => {
@@ -110,6 +116,8 @@ export class Mmu {
     let e: number;
     if (!(this.cr0 & CR0_PG)) {
       e = (lin & ~0xfff) | T_VALID | T_USER | T_WSUP | T_WUSER;
+    } else if (this.shadow) {
+      e = this.shadow.lookup(lin, write, user, () => this.walk(lin, write, user));
     } else {
       e = this.walk(lin, write, user);
     }
@@ -134,6 +142,8 @@ export class Mmu {
   private walk(lin: number, write: boolean, user: boolean): number {
     const mem = this.mem;
     const pdeAddr = this.gpa((this.cr3 & ~0xfff) | ((lin >>> 22) << 2));
+    this.lastPdPage = pdeAddr >>> 12;
+    this.lastPtPage = -1;
     let pde = mem.read32(pdeAddr);
     this.counters.walkRefs++;
     const errBase = (write ? PF_W : 0) | (user ? PF_U : 0);
@@ -152,6 +162,7 @@ export class Mmu {
     }
 
     const pteAddr = this.gpa((pde & ~0xfff) | (((lin >>> 12) & 0x3ff) << 2));
+    this.lastPtPage = pteAddr >>> 12;
     const pte = mem.read32(pteAddr);
     this.counters.walkRefs++;
     if (!(pte & PTE_P)) this.pageFault(lin, errBase);
@@ -205,7 +216,7 @@ export class Mmu {
     const page = phys >>> 12;
     switch (this.mem.kind[page] as PageKind) {
       case PageKind.RAM:
-        if (this.mem.isCode(page)) e |= T_SLOWWRITE;
+        if (this.mem.writeTracked(page)) e |= T_SLOWWRITE;
         break;
       case PageKind.ROM:
         e |= T_SLOWWRITE;
@@ -230,14 +241,27 @@ export class Mmu {
     this.nFilled = kept;
   }
 
+  /** Drop the TLB entry for one linear page (a VMM invalidation; not a guest INVLPG). */
+  zap(lin: number): void {
+    this.tlb[lin >>> 12] = 0;
+  }
+
+  /** Paging controls changed (CR0.PG/WP/PE, CR4.PSE/PGE): drop every derived translation. */
+  modeChanged(): void {
+    this.flush(false);
+    this.shadow?.reset();
+  }
+
   invlpg(lin: number): void {
     this.counters.invlpg++;
+    this.shadow?.invlpg(lin);
     // The entry stays in `filled`; a zero entry there is harmless.
     this.tlb[lin >>> 12] = 0;
   }
 
   setCr3(v: number): void {
     this.cr3 = v;
+    this.shadow?.switchCr3(v);
     this.flush((this.cr4 & CR4_PGE) !== 0);
   }
 }

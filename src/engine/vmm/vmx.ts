@@ -27,6 +27,7 @@ import {
   CR4_PSE,
 } from "../mmu/mmu.ts";
 import { Ept } from "./ept.ts";
+import { ShadowPaging } from "./shadow.ts";
 
 /** Intel basic exit reasons (SDM Vol. 3D, Appendix C). */
 export const EXIT = {
@@ -179,6 +180,7 @@ export class VmxMonitor {
   readonly vmcs = new Vmcs();
   readonly counters: VmxCounters = { exits: {}, entries: 1, injections: 0 };
   readonly ept: Ept | null;
+  readonly shadow: ShadowPaging | null;
   /** Interrupt requests that arrived while the guest had IF=0 (they need an interrupt window). */
   private maskedRequest = false;
 
@@ -186,7 +188,19 @@ export class VmxMonitor {
     readonly cpu: Cpu,
     opts: { ept: boolean },
   ) {
-    if (!opts.ept) throw new Error("HW mode without EPT needs shadow paging, which is not implemented yet");
+    if (!opts.ept) {
+      // First-generation VT-x: no EPT, so the monitor runs shadow page tables and must see every
+      // CR3 load, INVLPG and page fault (exception bitmap bit 14).
+      this.vmcs.cpu2Controls &= ~CPU2_ENABLE_EPT;
+      this.vmcs.cpuControls |= CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING | CPU_INVLPG_EXITING;
+      this.vmcs.exceptionBitmap |= 1 << 14;
+      this.shadow = new ShadowPaging(cpu.mmu);
+      this.shadow.onFaultExit = (_kind, lin) => {
+        this.vmcs.exitQualification = lin;
+        this.record(EXIT.EXCEPTION_NMI, lin, cpu);
+      };
+      cpu.mmu.shadow = this.shadow;
+    } else this.shadow = null;
     this.ept = this.vmcs.ept() ? new Ept(cpu.mem.ramSize) : null;
     if (this.ept) {
       this.ept.onViolation = (gpa, access) => {
