@@ -68,7 +68,7 @@ export interface ResetEvent {
 }
 
 /** Bound on cached code pages (4 KiB each) before the decode cache starts over. */
-const MAX_ICACHE_PAGES = 8192;
+const MAX_ICACHE_PAGES = 2048;
 
 // Bytes of the register file for 8-bit registers AL CL DL BL AH CH DH BH (little-endian Int32Array).
 const R8 = [0, 4, 8, 12, 1, 5, 9, 13];
@@ -202,6 +202,7 @@ export class Cpu {
       return this.raise(EXC_PF, code);
     };
     this.fpu = new Fpu(this);
+    this.icache = new Array<(Insn | undefined)[] | undefined>(mem.codePages.length).fill(undefined);
     mem.onCodeWrite = (page) => this.invalidateCodePage(page);
     this.reset();
   }
@@ -299,7 +300,7 @@ export class Cpu {
     if (v & CR0_PG && !(v & CR0_PE)) this.raise(EXC_GP, 0);
     if ((v & 0x60000000) === 0x20000000) this.raise(EXC_GP, 0); // NW=1 with CD=0 (SDM MOV CRn)
     this.mmu.cr0 = v;
-    if ((old ^ v) & (CR0_PG | CR0_WP | CR0_PE)) this.mmu.flush(false);
+    if ((old ^ v) & (CR0_PG | CR0_WP | CR0_PE)) this.mmu.modeChanged();
   }
 
   setCr4(v: number): void {
@@ -308,7 +309,7 @@ export class Cpu {
     if (v & ~(0x4 | 0x8 | CR4_PSE | CR4_PGE | 0x100 | 0x200)) this.raise(EXC_GP, 0);
     const old = this.mmu.cr4;
     this.mmu.cr4 = v;
-    if ((old ^ v) & (CR4_PSE | CR4_PGE)) this.mmu.flush(false);
+    if ((old ^ v) & (CR4_PSE | CR4_PGE)) this.mmu.modeChanged();
   }
 
   setCr3(v: number): void {
@@ -637,7 +638,9 @@ export class Cpu {
    * entries is marked as code in PhysicalMemory, so any write to it drops the page's entries
    * (self-modifying code, module loading, page reuse) through onCodeWrite.
    */
-  private readonly icache: ((Insn | undefined)[] | undefined)[] = [];
+  // Dense arrays (filled with undefined) keep V8's fast elements: a sparse array indexed by page
+  // number falls back to dictionary mode and made every lookup a hash probe.
+  private readonly icache: ((Insn | undefined)[] | undefined)[];
   private icachePages = 0;
   /** Instruction-cache statistics (decodes avoided, pages invalidated by writes). */
   readonly icacheStats = { hits: 0, decodes: 0, invalidations: 0 };
@@ -652,8 +655,11 @@ export class Cpu {
 
   /** Drop every cached decode (on a change of memory layout that is not a guest write). */
   flushDecodeCache(): void {
-    for (let p = 0; p < this.icache.length; p++) if (this.icache[p]) this.mem.unmarkCode(p);
-    this.icache.length = 0;
+    for (let p = 0; p < this.icache.length; p++)
+      if (this.icache[p]) {
+        this.mem.unmarkCode(p);
+        this.icache[p] = undefined;
+      }
     this.icachePages = 0;
   }
 
@@ -680,7 +686,7 @@ export class Cpu {
         if (pp < this.mem.codePages.length) {
           if (page === undefined) {
             if (this.icachePages >= MAX_ICACHE_PAGES) this.flushDecodeCache();
-            page = this.icache[pp] = [];
+            page = this.icache[pp] = new Array<Insn | undefined>(4096).fill(undefined);
             this.icachePages++;
             this.mem.markCode(pp);
           }
@@ -783,7 +789,8 @@ export class Cpu {
       i.handler(this, i);
       this.icount++;
       if (tf) this.singleStepTrap();
-      if (this.icount >= end || this.halted || this.intr || this.nmiPending) return;
+      // An interrupt request only matters once IF allows it (STI/POPF/IRET set IF inside a block).
+      if (this.icount >= end || this.halted || (this.intr && this.flags.bits & IF) || this.nmiPending) return;
     }
   }
 
