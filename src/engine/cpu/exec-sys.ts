@@ -141,6 +141,17 @@ function storeSelector(get: (c: Cpu) => number): ReturnType<Factory> {
   };
 }
 
+/** System-descriptor types LAR and LSL accept (SDM LAR/LSL tables); code and data always qualify. */
+const LAR_SYSTEM_TYPES = [1, 2, 3, 4, 5, 9, 0xb, 0xc];
+const LSL_SYSTEM_TYPES = [1, 2, 3, 9, 0xb];
+
+/** LAR/LSL: is the descriptor for `sel` readable by this instruction at the current privilege? */
+function probeVisible(c: Cpu, sel: number, systemTypes: number[]): boolean {
+  if (!probeDesc(c, sel)) return false;
+  if (!(pHi & 0x1000) && !systemTypes.includes((pHi >>> 8) & 0xf)) return false;
+  return privOk(c, sel, pHi);
+}
+
 export const SYS_SEMANTICS: Record<string, Factory> = {
   sldt: () => storeSelector((c) => c.ldtSel),
   str: () => storeSelector((c) => c.trSel),
@@ -178,13 +189,7 @@ export const SYS_SEMANTICS: Record<string, Factory> = {
   lar() {
     return (c, i) => {
       needProt(c);
-      const sel = c.readE(i, 2);
-      let ok = probeDesc(c, sel);
-      if (ok) {
-        const hi = pHi;
-        if (!(hi & 0x1000)) ok = [1, 2, 3, 4, 5, 9, 0xb, 0xc].includes((hi >>> 8) & 0xf);
-        if (ok) ok = privOk(c, sel, hi);
-      }
+      const ok = probeVisible(c, c.readE(i, 2), LAR_SYSTEM_TYPES);
       if (ok) c.setReg(i.o32 ? 4 : 2, i.reg, i.o32 ? pHi & 0x00f0ff00 : pHi & 0xff00);
       c.flags.write(ok ? ZF : 0, ZF);
     };
@@ -192,13 +197,7 @@ export const SYS_SEMANTICS: Record<string, Factory> = {
   lsl() {
     return (c, i) => {
       needProt(c);
-      const sel = c.readE(i, 2);
-      let ok = probeDesc(c, sel);
-      if (ok) {
-        const hi = pHi;
-        if (!(hi & 0x1000)) ok = [1, 2, 3, 9, 0xb].includes((hi >>> 8) & 0xf);
-        if (ok) ok = privOk(c, sel, hi);
-      }
+      const ok = probeVisible(c, c.readE(i, 2), LSL_SYSTEM_TYPES);
       if (ok) {
         const lim = descLimit(pLo, pHi);
         c.setReg(i.o32 ? 4 : 2, i.reg, i.o32 ? lim : lim & 0xffff);
