@@ -19,13 +19,15 @@ import { IdeChannel } from "./devices/ide.ts";
 import { Disk } from "./devices/disk.ts";
 import { VgaText } from "./devices/vga.ts";
 import { VmxMonitor } from "./vmm/vmx.ts";
+import { BtMonitor } from "./vmm/bt.ts";
 
 /**
- * How the guest is run: "native" (no hypervisor), or under a simulated hypervisor design: "hw"
- * (VT-x with EPT) and "hw-noept" (VT-x with shadow paging). "bt" and "pv" do not exist yet.
+ * How the guest is run: "native" (no hypervisor), or under a simulated hypervisor design: "bt"
+ * (binary translation with shadow paging), "hw" (VT-x with EPT) and "hw-noept" (VT-x with shadow
+ * paging). "pv" does not exist yet.
  */
-export type Mode = "native" | "hw" | "hw-noept";
-export const MODES: readonly Mode[] = ["native", "hw", "hw-noept"];
+export type Mode = "native" | "bt" | "hw" | "hw-noept";
+export const MODES: readonly Mode[] = ["native", "bt", "hw", "hw-noept"];
 
 export interface MachineOptions {
   /** Guest RAM in MiB (default 64). */
@@ -80,8 +82,10 @@ export class Machine {
   readonly disk: Disk | null;
   readonly vga: VgaText;
   readonly mode: Mode;
-  /** The simulated VT-x monitor in HW mode. */
+  /** The simulated VT-x monitor in HW modes. */
   readonly vmx: VmxMonitor | null;
+  /** The binary-translation VMM in BT mode. */
+  readonly bt: BtMonitor | null;
   readonly deterministic: boolean;
   readonly nsPerInstruction: number;
   private readonly timed: TimedDevice[];
@@ -158,7 +162,9 @@ export class Machine {
     this.timed = [this.pit, this.rtc, this.com1, this.com2];
     this.mode = opts.mode ?? "native";
     if (!MODES.includes(this.mode)) throw new Error(`unknown mode "${this.mode}"`);
-    this.vmx = this.mode === "native" ? null : new VmxMonitor(this.cpu, { ept: this.mode === "hw" });
+    const hw = this.mode === "hw" || this.mode === "hw-noept";
+    this.vmx = hw ? new VmxMonitor(this.cpu, { ept: this.mode === "hw" }) : null;
+    this.bt = this.mode === "bt" ? new BtMonitor(this.cpu) : null;
     if (this.vmx) this.cpu.onExternalInterrupt = () => this.vmx!.onExternalInterrupt();
   }
 

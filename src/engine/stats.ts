@@ -2,6 +2,7 @@
 // counts events that happened in the engine; nothing is estimated.
 
 import type { Machine } from "./machine.ts";
+import type { BtCounters } from "./vmm/bt.ts";
 
 export interface MachineStats {
   instructions: number;
@@ -17,6 +18,8 @@ export interface MachineStats {
   vmx?: { exits: Record<string, number>; entries: number; injections: number };
   ept?: { translations: number; refs: number; violations: number; tablePages: number };
   shadow?: Record<string, number>;
+  /** BT mode: callouts by instruction, translated vs direct instructions, reflected events, I/O traps. */
+  bt?: BtCounters;
 }
 
 export function collectStats(m: Machine, wallMs: number): MachineStats {
@@ -46,5 +49,6 @@ export function collectStats(m: Machine, wallMs: number): MachineStats {
           shadow: m.vmx.shadow ? { ...m.vmx.shadow.counters } : undefined,
         }
       : {}),
+    ...(m.bt ? { bt: m.bt.snapshot(), shadow: { ...m.bt.shadow.counters } } : {}),
   };
 }

@@ -44,8 +44,14 @@ describe("one Linux workload in every mode", () => {
     }
   });
 
-  it("counts what each design does: EPT only in hw, shadow faults only in hw-noept", () => {
-    const { hw, "hw-noept": noept, native } = runs;
+  it("counts what each design does: callouts only in bt, EPT only in hw, shadow faults in bt and hw-noept", () => {
+    const { hw, "hw-noept": noept, native, bt } = runs;
+    expect(bt.stats.vmx).toBeUndefined();
+    expect(bt.stats.bt!.callouts["CLI"]).toBeGreaterThan(0);
+    expect(bt.stats.bt!.directInsns).toBeGreaterThan(0);
+    expect(bt.stats.shadow!.hiddenFaults).toBeGreaterThan(0);
+    expect(bt.stats.shadow!.hiddenFaults).toBe(noept.stats.shadow!.hiddenFaults);
+    expect(hw.stats.bt).toBeUndefined();
     expect(native.stats.vmx).toBeUndefined();
     expect(hw.stats.ept!.violations).toBeGreaterThan(0);
     expect(hw.stats.shadow).toBeUndefined();
