@@ -466,21 +466,18 @@ mov cr4, eax`,
     expect(r.fault).toEqual({ vector: GP, errorCode: 0, eipOffset: 3 });
     expect(r.cpu.cr4).toBe(0x10);
   });
-  it(
-    "CR4.VME/PVI are #GP(0): CPUID.1:EDX.VME=0 and V86/PVI are not implemented",
-    () => {
-      // SDM Vol. 3 2.5: VME/PVI are features enumerated by CPUID.1:EDX.VME; writing a 1 to a CR4 bit
-      // the processor does not support is #GP(0).
-      const r = run({
-        code: c32(
-          "b8 12 00 00 00 0f 22 e0",
-          `mov eax, 0x12
+  it("CR4.VME/PVI are #GP(0): CPUID.1:EDX.VME=0 and V86/PVI are not implemented", () => {
+    // SDM Vol. 3 2.5: VME/PVI are features enumerated by CPUID.1:EDX.VME; writing a 1 to a CR4 bit
+    // the processor does not support is #GP(0).
+    const r = run({
+      code: c32(
+        "b8 12 00 00 00 0f 22 e0",
+        `mov eax, 0x12
 mov cr4, eax`,
-        ),
-      });
-      expect(r.fault?.vector).toBe(GP);
-    },
-  );
+      ),
+    });
+    expect(r.fault?.vector).toBe(GP);
+  });
   it("CR0 with PG=1 and PE=0 is #GP(0)", () => {
     const r = runCpu({ code: c32("0f 22 c0", `mov cr0, eax`), regs: { eax: 0x80000010 } });
     expect(r.fault).toEqual({ vector: GP, errorCode: 0, eipOffset: 0 });
