@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { Machine, type MachineEvent } from "../src/engine/machine.ts";
 import { bootLinux, checkInitrd, isBzImage } from "../src/engine/boot/linux.ts";
 import { ImageError } from "../src/engine/boot/errors.ts";
+import { enterFlatProtectedMode } from "../src/engine/boot/entry.ts";
 import { SA_DB, SA_G, SA_VALID } from "../src/engine/cpu/cpu.ts";
 
 const bz = new Uint8Array(readFileSync("public/images/linux/bzImage"));
@@ -89,5 +90,22 @@ describe("triple fault", () => {
     expect(reset.state).toMatch(/CR0=/);
     expect(cpu.vectorCounts[6]).toBe(1);
     expect(cpu.vectorCounts[8]).toBe(1);
+  });
+});
+
+describe("a halted CPU", () => {
+  it("with IF=0 is idle for good even while timers are programmed (no endless time skipping)", () => {
+    const m = new Machine({ memoryMiB: 4, deterministic: true });
+    // Program PIT channel 0 (mode 2, 100 Hz) and unmask IRQ0, then cli; hlt.
+    // mov al,0x34; out 0x43,al; mov al,0x9c; out 0x40,al; mov al,0x2e; out 0x40,al; cli; hlt
+    const code = [0xb0, 0x34, 0xe6, 0x43, 0xb0, 0x9c, 0xe6, 0x40, 0xb0, 0x2e, 0xe6, 0x40, 0xfa, 0xf4];
+    m.mem.load(0x100000, new Uint8Array(code));
+    enterFlatProtectedMode(m, 0x8000, 0x08, 0x10, 0x100000);
+    expect(m.pit.nextDeadline()).toBe(Infinity); // before programming
+    const r = m.runSlice(1_000_000);
+    expect(m.cpu.halted).toBe(true);
+    expect(m.pit.nextDeadline()).toBeLessThan(Infinity);
+    expect(r.idleUntilNs).toBe(Infinity);
+    expect(r.executed).toBe(8); // three mov/out pairs, cli, hlt
   });
 });

@@ -6,6 +6,7 @@
 // clock. Devices only ever see this virtual time. The TSC counts virtual nanoseconds (1 GHz).
 
 import { Cpu, type ResetEvent } from "./cpu/cpu.ts";
+import { IF } from "./cpu/flags.ts";
 import { IoBus, type TimedDevice } from "./io.ts";
 import { PhysicalMemory } from "./memory/memory.ts";
 import { Pic8259 } from "./devices/pic.ts";
@@ -242,8 +243,9 @@ export class Machine {
       const deadline = this.nextDeadline();
       if (cpu.halted && !cpu.checkInterrupts()) {
         if (cpu.shutdown) return { executed, idleUntilNs: null, stopped: true };
-        if (deadline === Infinity && !cpu.nmiPending)
-          return { executed, idleUntilNs: Infinity, stopped: false };
+        // HLT with IF=0 can only be left by an NMI or a reset: no timer will ever wake it.
+        const wakeable = (cpu.flags.bits & IF) !== 0 && deadline !== Infinity;
+        if (!wakeable && !cpu.nmiPending) return { executed, idleUntilNs: Infinity, stopped: false };
         if (!this.deterministic) {
           if (deadline > now) return { executed, idleUntilNs: deadline, stopped: false };
           continue;
