@@ -18,7 +18,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const IMAGES_DIR = process.env.VIRTLAB_IMAGES_DIR ?? join(ROOT, "public/images");
 
 const USAGE = `usage: virtlab run (--image NAME | --kernel FILE [--initrd FILE] [--cmdline S])
-                   [--mode native|bt|hw|hw-noept] [--mem MiB] [--expect REGEX] [--send TEXT]
+                   [--mode native|bt|pv|hw|hw-noept] [--mem MiB] [--expect REGEX] [--send TEXT]
                    [--timeout SECONDS] [--deterministic] [--stats FILE] [--quiet]
 
 Streams the guest's first serial port to stdout.

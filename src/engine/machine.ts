@@ -21,14 +21,18 @@ import { Disk } from "./devices/disk.ts";
 import { VgaText } from "./devices/vga.ts";
 import { VmxMonitor } from "./vmm/vmx.ts";
 import { BtMonitor } from "./vmm/bt.ts";
+import { PvHypervisor } from "./vmm/pv.ts";
 
 /**
  * How the guest is run: "native" (no hypervisor), or under a simulated hypervisor design: "bt"
- * (binary translation with shadow paging), "hw" (VT-x with EPT) and "hw-noept" (VT-x with shadow
- * paging). "pv" does not exist yet.
+ * (binary translation with shadow paging), "pv" (Xen-style paravirtualization: hypercalls, direct
+ * paging; for guests written against docs/hypercalls.md), "hw" (VT-x with EPT) and "hw-noept"
+ * (VT-x with shadow paging).
  */
-export type Mode = "native" | "bt" | "hw" | "hw-noept";
-export const MODES: readonly Mode[] = ["native", "bt", "hw", "hw-noept"];
+export type Mode = "native" | "bt" | "pv" | "hw" | "hw-noept";
+export const MODES: readonly Mode[] = ["native", "bt", "pv", "hw", "hw-noept"];
+/** Modes that run an unmodified guest (every mode but pv, whose guests must use hypercalls). */
+export const FULL_VIRTUALIZATION_MODES: readonly Mode[] = ["native", "bt", "hw", "hw-noept"];
 
 export interface MachineOptions {
   /** Guest RAM in MiB (default 64). */
@@ -87,9 +91,15 @@ export class Machine {
   readonly vmx: VmxMonitor | null;
   /** The binary-translation VMM in BT mode. */
   readonly bt: BtMonitor | null;
+  /** The paravirtualizing hypervisor in PV mode. */
+  readonly pv: PvHypervisor | null;
   readonly deterministic: boolean;
   readonly nsPerInstruction: number;
   private readonly timed: TimedDevice[];
+  /** RAM the guest may use (a hypervisor may keep the top for itself). */
+  get guestRamBytes(): number {
+    return this.pv ? this.pv.guestRamTop : this.mem.ramSize;
+  }
   /** Virtual time skipped while halted (deterministic mode). */
   private skippedNs = 0;
   private readonly hostClock: () => number;
@@ -114,6 +124,8 @@ export class Machine {
 
     this.pic = new Pic8259(this.io, {
       onIntr: (pending) => {
+        // A PV guest gets its timer as an event; the hypervisor owns the CPU's INTR input.
+        if (this.pv) return;
         this.cpu.intr = pending;
         if (pending) this.vmx?.onInterruptRequest();
       },
@@ -166,6 +178,19 @@ export class Machine {
     const hw = this.mode === "hw" || this.mode === "hw-noept";
     this.vmx = hw ? new VmxMonitor(this.cpu, { ept: this.mode === "hw" }) : null;
     this.bt = this.mode === "bt" ? new BtMonitor(this.cpu) : null;
+    this.pv =
+      this.mode === "pv"
+        ? new PvHypervisor(
+            this.cpu,
+            () => this.now(),
+            (byte) => {
+              this.emit({ type: "serial", port: 0, byte });
+              this.watchConsole(byte);
+            },
+            (reason) => this.requestReset(reason),
+          )
+        : null;
+    if (this.pv) this.timed.push(this.pv);
     if (this.vmx) this.cpu.onExternalInterrupt = () => this.vmx!.onExternalInterrupt();
   }
 

@@ -3,6 +3,7 @@
 
 import type { Machine } from "./machine.ts";
 import type { BtCounters } from "./vmm/bt.ts";
+import type { PvCounters } from "./vmm/pv.ts";
 
 export interface MachineStats {
   instructions: number;
@@ -20,6 +21,8 @@ export interface MachineStats {
   shadow?: Record<string, number>;
   /** BT mode: callouts by instruction, translated vs direct instructions, reflected events, I/O traps. */
   bt?: BtCounters;
+  /** PV mode: hypercalls by name, page-table writes and validations, bounces, events, emulated I/O. */
+  pv?: PvCounters;
 }
 
 export function collectStats(m: Machine, wallMs: number): MachineStats {
@@ -50,5 +53,6 @@ export function collectStats(m: Machine, wallMs: number): MachineStats {
         }
       : {}),
     ...(m.bt ? { bt: m.bt.snapshot(), shadow: { ...m.bt.shadow.counters } } : {}),
+    ...(m.pv ? { pv: m.pv.snapshot() } : {}),
   };
 }

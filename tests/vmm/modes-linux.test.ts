@@ -2,7 +2,7 @@
 // executes the same guest instructions; only the monitor's counters differ, as the designs do.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { Machine, MODES, type Mode } from "../../src/engine/machine.ts";
+import { FULL_VIRTUALIZATION_MODES as MODES, Machine, type Mode } from "../../src/engine/machine.ts";
 import { bootLinux } from "../../src/engine/boot/linux.ts";
 import { collectStats } from "../../src/engine/stats.ts";
 

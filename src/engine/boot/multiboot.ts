@@ -127,7 +127,7 @@ export function bootMultiboot(m: Machine, img: Uint8Array, opts: MultibootOption
   void end;
 
   // Multiboot information: mem_lower/upper, command line, memory map.
-  const ram = m.mem.ramSize;
+  const ram = m.guestRamBytes;
   const cmd = new TextEncoder().encode((opts.cmdline ?? "") + "\0");
   const cmdAddr = INFO + 0x100;
   const mmapAddr = INFO + 0x800;
@@ -157,4 +157,6 @@ export function bootMultiboot(m: Machine, img: Uint8Array, opts: MultibootOption
   enterFlatProtectedMode(m, GDT, 0x08, 0x10, entry);
   m.cpu.regs[0] = MULTIBOOT_BOOTLOADER_MAGIC;
   m.cpu.regs[3] = INFO;
+  // Under the PV hypervisor the kernel starts deprivileged at CPL 1 (docs/hypercalls.md §2).
+  m.pv?.enterGuest();
 }
