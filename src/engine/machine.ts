@@ -22,6 +22,8 @@ import { VgaText } from "./devices/vga.ts";
 import { VmxMonitor } from "./vmm/vmx.ts";
 import { BtMonitor } from "./vmm/bt.ts";
 import { PvHypervisor } from "./vmm/pv.ts";
+import { KvmParavirt } from "./vmm/kvm-pv.ts";
+import { attachVirtio, type VirtioDevices } from "./devices/virtio-setup.ts";
 
 /**
  * How the guest is run: "native" (no hypervisor), or under a simulated hypervisor design: "bt"
@@ -87,12 +89,16 @@ export class Machine {
   readonly disk: Disk | null;
   readonly vga: VgaText;
   readonly mode: Mode;
-  /** The simulated VT-x monitor in HW modes. */
-  readonly vmx: VmxMonitor | null;
+  /** The simulated VT-x monitor in HW modes (and for Linux in PV mode). */
+  vmx: VmxMonitor | null;
   /** The binary-translation VMM in BT mode. */
   readonly bt: BtMonitor | null;
-  /** The paravirtualizing hypervisor in PV mode. */
-  readonly pv: PvHypervisor | null;
+  /** The paravirtualizing hypervisor in PV mode (for guests of the VirtLab hypercall ABI). */
+  pv: PvHypervisor | null;
+  /** PV mode for a stock Linux: KVM's paravirtual interface and virtio devices. */
+  kvm: KvmParavirt | null = null;
+  virtio: VirtioDevices | null = null;
+  private readonly epochMs: number;
   readonly deterministic: boolean;
   readonly nsPerInstruction: number;
   private readonly timed: TimedDevice[];
@@ -105,6 +111,27 @@ export class Machine {
   private readonly hostClock: () => number;
   private readonly hostStart: number;
   private lastNow = 0;
+  /**
+   * PV mode for a stock Linux guest, which cannot use the CPL 1 hypercall ABI: run it as KVM runs
+   * its guests — hardware-assisted (VT-x + EPT) with KVM's paravirtual CPUID leaves and kvm-clock,
+   * and virtio split drivers for its disk, console and network. Called by the Linux loader.
+   */
+  switchToKvmParavirt(): void {
+    if (this.mode !== "pv" || this.kvm) return;
+    if (this.pv) {
+      this.timed.splice(this.timed.indexOf(this.pv), 1);
+      this.pv = null;
+      this.cpu.interruptHook = null;
+      this.cpu.cpuidHook = null;
+      this.cpu.pic = this.pic;
+      this.cpu.intr = this.pic.hasInterrupt();
+    }
+    this.vmx = new VmxMonitor(this.cpu, { ept: true });
+    this.cpu.onExternalInterrupt = () => this.vmx!.onExternalInterrupt();
+    this.kvm = new KvmParavirt(this.cpu, () => this.now(), this.epochMs);
+    this.virtio = attachVirtio({ pci: this.pci, mem: this.mem, pic: this.pic, disk: this.disk ?? undefined });
+  }
+
   /** Listeners for serial output and reset events. */
   private readonly listeners: ((e: MachineEvent) => void)[] = [];
   lastReset: ResetEvent | null = null;
@@ -124,7 +151,7 @@ export class Machine {
 
     this.pic = new Pic8259(this.io, {
       onIntr: (pending) => {
-        // A PV guest gets its timer as an event; the hypervisor owns the CPU's INTR input.
+        // A PV guest of the hypercall ABI gets its timer as an event; the hypervisor owns INTR.
         if (this.pv) return;
         this.cpu.intr = pending;
         if (pending) this.vmx?.onInterruptRequest();
@@ -133,6 +160,7 @@ export class Machine {
     this.cpu.pic = this.pic;
     this.pit = new Pit8254(this.io, { irq: this.pic.irqLine(0), clock });
     const epochMs = opts.epochMs ?? (this.deterministic ? DETERMINISTIC_EPOCH_MS : Date.now());
+    this.epochMs = epochMs;
     this.rtc = new Rtc146818(this.io, { irq: this.pic.irqLine(8), memoryBytes: mib << 20, epochMs, clock });
     this.com1 = new Uart16550(this.io, { name: "com1", base: 0x3f8, irq: this.pic.irqLine(4), clock });
     this.com2 = new Uart16550(this.io, { name: "com2", base: 0x2f8, irq: this.pic.irqLine(3), clock });
@@ -156,7 +184,9 @@ export class Machine {
     });
     installI440fxPiix3(this.pci);
     this.disk = opts.disk ? new Disk(opts.disk) : null;
-    this.ide = new IdeChannel(this.io, { irq: this.pic.irqLine(14), disk: this.disk ?? undefined });
+    // In PV mode the disk is a virtio-blk device (split driver), not an emulated IDE disk.
+    const ideDisk = opts.mode === "pv" ? undefined : (this.disk ?? undefined);
+    this.ide = new IdeChannel(this.io, { irq: this.pic.irqLine(14), disk: ideDisk });
     this.vga = new VgaText(this.io, { ram: this.mem.u8 });
     // x87 error reporting with CR0.NE=0: FERR# raises IRQ13; a write to port F0h asserts IGNNE#.
     this.cpu.fpu.onFerr = () => this.pic.setIrq(13, true);

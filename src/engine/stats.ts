@@ -23,6 +23,9 @@ export interface MachineStats {
   bt?: BtCounters;
   /** PV mode: hypercalls by name, page-table writes and validations, bounces, events, emulated I/O. */
   pv?: PvCounters;
+  /** PV mode with Linux: kvm-clock activity and virtio notifications/interrupts per device. */
+  kvm?: Record<string, number>;
+  virtio?: Record<string, Record<string, number>>;
 }
 
 export function collectStats(m: Machine, wallMs: number): MachineStats {
@@ -54,5 +57,11 @@ export function collectStats(m: Machine, wallMs: number): MachineStats {
       : {}),
     ...(m.bt ? { bt: m.bt.snapshot(), shadow: { ...m.bt.shadow.counters } } : {}),
     ...(m.pv ? { pv: m.pv.snapshot() } : {}),
+    ...(m.kvm ? { kvm: { ...m.kvm.counters } } : {}),
+    ...(m.virtio
+      ? {
+          virtio: Object.fromEntries(m.virtio.all.map((d) => [d.name, { ...d.counters }])),
+        }
+      : {}),
   };
 }

@@ -174,6 +174,11 @@ export class Cpu {
   interruptHook: ((vector: number, code: number, soft: boolean, retEip: number) => boolean) | null = null;
   /** The VMM may answer CPUID leaves (hypervisor leaves, masked features); null = native. */
   cpuidHook: ((leaf: number) => [number, number, number, number] | null) | null = null;
+  /** Hypervisor-defined MSRs (e.g. kvm-clock): return a value / true when the hook owns `msr`. */
+  msrHook: {
+    read(msr: number): [number, number] | null;
+    write(msr: number, lo: number, hi: number): boolean;
+  } | null = null;
   /** Model-specific registers beyond those with dedicated fields. */
   readonly msrs = new Map<number, [number, number]>();
 

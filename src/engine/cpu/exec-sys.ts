@@ -67,6 +67,8 @@ export const MSR_SYSENTER_EIP = 0x176;
 export const MSR_MISC_ENABLE = 0x1a0;
 
 export function readMsr(c: Cpu, n: number): [number, number] {
+  const hooked = c.msrHook?.read(n >>> 0);
+  if (hooked) return hooked;
   switch (n >>> 0) {
     case MSR_TSC: {
       const t = c.readTsc() + c.tscOffset;
@@ -89,6 +91,7 @@ export function readMsr(c: Cpu, n: number): [number, number] {
 }
 
 export function writeMsr(c: Cpu, n: number, lo: number, hi: number): void {
+  if (c.msrHook?.write(n >>> 0, lo, hi)) return;
   switch (n >>> 0) {
     case MSR_TSC:
       c.tscOffset = (hi >>> 0) * 4294967296 + (lo >>> 0) - c.readTsc();
