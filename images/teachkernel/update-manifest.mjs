@@ -1,29 +1,14 @@
 // Writes/updates the "teachkernel" and "teachkernel-pv" entries of
 // public/images/manifest.json, leaving every other entry untouched.
 // Usage: node update-manifest.mjs
-import { createHash } from "node:crypto";
-import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-
-const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const imagesDir = join(root, "public", "images");
-const manifestPath = join(imagesDir, "manifest.json");
+import { describeFile, mergeEntries } from "../manifest-lib.mjs";
 
 function entry(name, description) {
-  const kernel = readFileSync(join(imagesDir, `${name}.elf`));
   return {
     name,
     description,
     boot: "multiboot",
-    files: [
-      {
-        role: "kernel",
-        path: `${name}.elf`,
-        sha256: createHash("sha256").update(kernel).digest("hex"),
-        size: kernel.length,
-      },
-    ],
+    files: [describeFile("kernel", `${name}.elf`)],
     ready: "TEACHKERNEL DONE",
   };
 }
@@ -44,19 +29,4 @@ const entries = [
   ),
 ];
 
-// Re-read right before writing so a concurrent edit of another entry is kept.
-let manifest = { images: [] };
-if (existsSync(manifestPath)) {
-  manifest = JSON.parse(readFileSync(manifestPath, "utf8"));
-  if (!Array.isArray(manifest.images)) throw new Error(`${manifestPath}: "images" is not an array`);
-}
-for (const e of entries) {
-  const i = manifest.images.findIndex((x) => x && x.name === e.name);
-  if (i >= 0) manifest.images[i] = e;
-  else manifest.images.push(e);
-}
-const tmp = `${manifestPath}.tmp-${process.pid}`;
-writeFileSync(tmp, JSON.stringify(manifest, null, 2) + "\n");
-renameSync(tmp, manifestPath);
-for (const e of entries)
-  console.log(`updated ${manifestPath} (${e.name}: ${e.files[0].size} bytes, ${e.files[0].sha256})`);
+mergeEntries(entries);

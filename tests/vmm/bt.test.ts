@@ -1,25 +1,12 @@
 // BT mode on the interpreter: translated kernel code calls out to the VMM for exactly the
 // instructions the opcode table classifies as privileged or sensitive; user code runs directly.
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { Machine, type Mode } from "../../src/engine/machine.ts";
-import { bootMultiboot } from "../../src/engine/boot/multiboot.ts";
+import type { Mode } from "../../src/engine/machine.ts";
+import { bootImage } from "../helpers/guest.ts";
 import { OPCODES } from "../../src/engine/cpu/opcodes.ts";
 
-function runTestKernel(mode: Mode) {
-  const m = new Machine({ memoryMiB: 16, deterministic: true, mode });
-  m.cpu.opcodeCounts = new Uint32Array(OPCODES.length);
-  let out = "";
-  m.on((e) => {
-    if (e.type === "serial") out += String.fromCharCode(e.byte);
-  });
-  bootMultiboot(m, new Uint8Array(readFileSync("public/images/testkernel.elf")));
-  while (!/ALL PASS|SOME FAILED/.test(out)) {
-    const r = m.runSlice(1_000_000);
-    if (r.stopped || r.idleUntilNs === Infinity) break;
-  }
-  return { m, out };
-}
+const runTestKernel = (mode: Mode) =>
+  bootImage("testkernel.elf", /ALL PASS|SOME FAILED/, { mode, countOpcodes: true });
 
 describe("BT mode on the bare-metal test kernel", () => {
   const native = runTestKernel("native");

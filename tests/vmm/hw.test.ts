@@ -1,31 +1,16 @@
 // HW mode (simulated VT-x with EPT): the guest sees exactly what it sees natively, while the monitor
 // takes real exits with Intel exit reasons and the MMU really walks the EPT.
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { Machine, type Mode } from "../../src/engine/machine.ts";
-import { bootMultiboot } from "../../src/engine/boot/multiboot.ts";
+import { bootImage, executions } from "../helpers/guest.ts";
 import { enterFlatProtectedMode } from "../../src/engine/boot/entry.ts";
-import { OPCODES } from "../../src/engine/cpu/opcodes.ts";
 import { EXIT } from "../../src/engine/vmm/vmx.ts";
 import { Ept, EPT_R, EPT_W } from "../../src/engine/vmm/ept.ts";
 
-function runTestKernel(mode: Mode) {
-  const m = new Machine({ memoryMiB: 16, deterministic: true, mode });
-  m.cpu.opcodeCounts = new Uint32Array(OPCODES.length);
-  let out = "";
-  m.on((e) => {
-    if (e.type === "serial") out += String.fromCharCode(e.byte);
-  });
-  bootMultiboot(m, new Uint8Array(readFileSync("public/images/testkernel.elf")));
-  while (!out.includes("ALL PASS") && !out.includes("SOME FAILED")) {
-    const r = m.runSlice(1_000_000);
-    if (r.stopped || r.idleUntilNs === Infinity) break;
-  }
-  return { m, out };
-}
+const runTestKernel = (mode: Mode) =>
+  bootImage("testkernel.elf", /ALL PASS|SOME FAILED/, { mode, countOpcodes: true });
 
-const count = (m: Machine, mn: string) =>
-  OPCODES.filter((d) => d.mn === mn).reduce((n, d) => n + m.cpu.opcodeCounts![d.id], 0);
+const count = executions;
 
 describe("HW mode on the bare-metal test kernel", () => {
   const native = runTestKernel("native");

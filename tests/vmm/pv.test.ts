@@ -1,38 +1,14 @@
 // PV mode: the teaching kernel's PV build runs deprivileged at CPL 1 and gets everything privileged
 // through hypercalls (docs/hypercalls.md); the hypervisor validates, bounces and counts.
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { Machine } from "../../src/engine/machine.ts";
-import { bootMultiboot } from "../../src/engine/boot/multiboot.ts";
+import { bootImage, WORKLOADS } from "../helpers/guest.ts";
 import { enterFlatProtectedMode } from "../../src/engine/boot/entry.ts";
 
-const WORKLOADS = [
-  "syscall",
-  "forkwait",
-  "ctxsw",
-  "pgfault",
-  "ptemod",
-  "inout",
-  "cr3",
-  "cr8",
-  "divzero",
-  "callret",
-];
 const OPS = 40;
-
-function boot(image: string, mode: "pv" | "native") {
-  const m = new Machine({ memoryMiB: 64, deterministic: true, mode });
-  let out = "";
-  m.on((e) => {
-    if (e.type === "serial") out += String.fromCharCode(e.byte);
-  });
-  bootMultiboot(m, new Uint8Array(readFileSync(`public/images/${image}`)), { cmdline: `ops=${OPS}` });
-  for (let k = 0; k < 400 && !/TEACHKERNEL (DONE|PANIC|PV: no hypervisor)/.test(out); k++) {
-    const r = m.runSlice(1_000_000);
-    if (r.stopped) break;
-  }
-  return { m, out: out.replace(/\r/g, "") };
-}
+const END = /TEACHKERNEL (DONE|PANIC|PV: no hypervisor)/;
+const boot = (file: string, mode: "pv" | "native") =>
+  bootImage(file, END, { mode, cmdline: `ops=${OPS}`, memoryMiB: 64 });
 
 describe("the teaching kernel's PV build in PV mode", () => {
   const { m, out } = boot("teachkernel-pv.elf", "pv");
