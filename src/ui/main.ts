@@ -2,6 +2,7 @@
 // It owns no machine: everything goes through the typed message API in ./protocol.ts to the engine
 // Worker (./worker.ts).
 
+import type { Mode } from "../engine/machine.ts";
 import { Terminal, type ITheme } from "@xterm/xterm";
 import { FitAddon } from "@xterm/addon-fit";
 import "@xterm/xterm/css/xterm.css";
@@ -37,6 +38,7 @@ const ui = {
   image: $<HTMLSelectElement>("image"),
   imageDesc: $<HTMLParagraphElement>("image-desc"),
   memory: $<HTMLSelectElement>("memory"),
+  mode: $<HTMLSelectElement>("mode"),
   deterministic: $<HTMLInputElement>("deterministic"),
   start: $<HTMLButtonElement>("start"),
   pause: $<HTMLButtonElement>("pause"),
@@ -254,6 +256,7 @@ ui.form.addEventListener("submit", (ev) => {
     image: ui.image.value || DEFAULT_IMAGE,
     memoryMiB: Number(ui.memory.value),
     deterministic: ui.deterministic.checked,
+    mode: ui.mode.value as Mode,
   });
   term.focus();
 });

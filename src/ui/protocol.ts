@@ -4,6 +4,7 @@
 // Every message is a plain, structured-clonable object discriminated by `type`.
 // docs/architecture-ui.md describes the protocol in prose.
 
+import type { Mode } from "../engine/machine.ts";
 import type { MachineStats } from "../engine/stats.ts";
 
 // ---- page → worker ------------------------------------------------------------------------------
@@ -22,6 +23,8 @@ export interface BootRequest {
   memoryMiB: number;
   /** Instruction-count-based virtual time and a fixed RTC epoch (reproducible runs). */
   deterministic: boolean;
+  /** How the guest runs: natively or under a simulated hypervisor design (default "native"). */
+  mode?: Mode;
 }
 
 /** Type into the first serial port (COM1). Ignored when no machine exists. */

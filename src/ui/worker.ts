@@ -4,7 +4,7 @@
 // page messages (input, pause, stats) are handled between slices. It sleeps while the guest is
 // halted. The protocol is in ./protocol.ts; nothing here touches the DOM.
 
-import { Machine } from "../engine/machine.ts";
+import { MODES, Machine } from "../engine/machine.ts";
 import { bootMultiboot } from "../engine/boot/multiboot.ts";
 import { bootLinux } from "../engine/boot/linux.ts";
 import {
@@ -258,6 +258,7 @@ function start(request: BootRequest, image: LoadedImage): void {
     memoryMiB: request.memoryMiB,
     deterministic: request.deterministic,
     disk: image.files.get("disk")?.bytes,
+    mode: request.mode ?? "native",
   });
   const s: Session = {
     request,
@@ -302,6 +303,8 @@ async function boot(request: BootRequest): Promise<void> {
   try {
     if (!Number.isInteger(request.memoryMiB) || request.memoryMiB < 2 || request.memoryMiB > 2047)
       throw new RangeError(`memory size must be 2..2047 MiB (got ${request.memoryMiB})`);
+    if (request.mode !== undefined && !MODES.includes(request.mode))
+      throw new RangeError(`unknown mode "${String(request.mode)}" (modes: ${MODES.join(", ")})`);
     const image = await loadImage(request.image);
     if (gen !== generation) return;
     loading = null;
