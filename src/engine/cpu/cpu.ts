@@ -477,42 +477,29 @@ export class Cpu {
 
   /** Supervisor (implicit) accesses: descriptor tables, TSS, IDT — not subject to CPL 3 checks. */
   sysLd32(l: number): number {
-    const cpl = this.cpl;
-    if (cpl === 3) this.setCpl(0);
-    try {
-      return this.ld32(l);
-    } finally {
-      if (cpl === 3) this.setCpl(3);
-    }
+    return this.supervisor(() => this.ld32(l));
   }
   sysLd16(l: number): number {
     return this.sysLd32(l) & 0xffff;
   }
   sysSt32(l: number, v: number): void {
-    const cpl = this.cpl;
-    if (cpl === 3) this.setCpl(0);
-    try {
-      this.st32(l, v);
-    } finally {
-      if (cpl === 3) this.setCpl(3);
-    }
+    this.supervisor(() => this.st32(l, v));
   }
   sysSt16(l: number, v: number): void {
-    const cpl = this.cpl;
-    if (cpl === 3) this.setCpl(0);
-    try {
-      this.st16(l, v);
-    } finally {
-      if (cpl === 3) this.setCpl(3);
-    }
+    this.supervisor(() => this.st16(l, v));
   }
   sysSt8(l: number, v: number): void {
-    const cpl = this.cpl;
-    if (cpl === 3) this.setCpl(0);
+    this.supervisor(() => this.st8(l, v));
+  }
+
+  /** Run a memory access with supervisor rights (page checks as for CPL 0), then restore CPL 3. */
+  private supervisor<T>(access: () => T): T {
+    if (this.cpl !== 3) return access();
+    this.setCpl(0);
     try {
-      this.st8(l, v);
+      return access();
     } finally {
-      if (cpl === 3) this.setCpl(3);
+      this.setCpl(3);
     }
   }
 
@@ -729,24 +716,12 @@ export class Cpu {
   /** Execute one instruction (faults are delivered to the guest). */
   step(): void {
     try {
-      this.execOne();
+      this.runBlock(this.icount + 1);
     } catch (e) {
       if (e !== CPU_FAULT) throw e;
       this.eip = this.insnEip;
       this.deliverException(this.excVector, this.excCode);
     }
-  }
-
-  private execOne(): void {
-    this.insnEip = this.eip;
-    const tf = this.flags.bits & TF;
-    const i = this.fetchDecode();
-    this.insn = i;
-    this.eip = this.segAttr[SEG_CS] & SA_DB ? (this.eip + i.len) | 0 : (this.eip + i.len) & 0xffff;
-    if (this.opcodeCounts) this.opcodeCounts[i.def.id]++;
-    i.handler(this, i);
-    this.icount++;
-    if (tf) this.singleStepTrap();
   }
 
   /** Single-step trap after an instruction that started with TF set (Intel SDM 17.3.1.4). */

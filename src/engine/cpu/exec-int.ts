@@ -696,7 +696,7 @@ export const INT_SEMANTICS: Record<string, Factory> = {
       const toMem = ds[0] === "O";
       return (c, i) => {
         const s = sz(fixed || (toMem ? specSize(ss) : specSize(ds)), i);
-        const seg = i.seg >= 0 ? i.seg : SEG_DS;
+        const seg = c.segOf(i);
         const off = i.a32 ? i.imm : i.imm & 0xffff;
         if (toMem) c.st(s, c.segLin(seg, off, s, true), c.getReg(s, 0));
         else c.setReg(s, 0, c.ld(s, c.segLin(seg, off, s, false)));
@@ -1069,7 +1069,7 @@ export const INT_SEMANTICS: Record<string, Factory> = {
     const fixed = opSize(d);
     return (c, i) => {
       const s = sz(fixed, i);
-      const seg = i.seg >= 0 ? i.seg : SEG_DS;
+      const seg = c.segOf(i);
       const step = strStep(c, s);
       repLoop(c, i, d, () => {
         const v = c.ld(s, c.segLin(seg, getSi(c, i), s, false));
@@ -1083,7 +1083,7 @@ export const INT_SEMANTICS: Record<string, Factory> = {
     const fixed = opSize(d);
     return (c, i) => {
       const s = sz(fixed, i);
-      const seg = i.seg >= 0 ? i.seg : SEG_DS;
+      const seg = c.segOf(i);
       const step = strStep(c, s);
       repLoop(c, i, d, () => {
         const a = c.ld(s, c.segLin(seg, getSi(c, i), s, false));
@@ -1110,7 +1110,7 @@ export const INT_SEMANTICS: Record<string, Factory> = {
     const fixed = opSize(d);
     return (c, i) => {
       const s = sz(fixed, i);
-      const seg = i.seg >= 0 ? i.seg : SEG_DS;
+      const seg = c.segOf(i);
       const step = strStep(c, s);
       repLoop(c, i, d, () => {
         c.setReg(s, 0, c.ld(s, c.segLin(seg, getSi(c, i), s, false)));
@@ -1151,7 +1151,7 @@ export const INT_SEMANTICS: Record<string, Factory> = {
       const s = sz(fixed, i);
       const port = c.r16[4];
       checkIo(c, port, s);
-      const seg = i.seg >= 0 ? i.seg : SEG_DS;
+      const seg = c.segOf(i);
       const step = strStep(c, s);
       repLoop(c, i, d, () => {
         c.io.write(port, s as 1 | 2 | 4, c.ld(s, c.segLin(seg, getSi(c, i), s, false)));
@@ -1161,7 +1161,7 @@ export const INT_SEMANTICS: Record<string, Factory> = {
   },
   xlat() {
     return (c, i) => {
-      const seg = i.seg >= 0 ? i.seg : SEG_DS;
+      const seg = c.segOf(i);
       const off = i.a32 ? (c.regs[3] + c.r8[0]) | 0 : (c.r16[6] + c.r8[0]) & 0xffff;
       c.r8[0] = c.ld8(c.segLin(seg, off, 1, false));
     };

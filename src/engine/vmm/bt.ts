@@ -33,17 +33,13 @@ const IO_SEMS = new Set(["in", "out", "ins", "outs"]);
 
 export class BtMonitor {
   readonly shadow: ShadowPaging;
-  readonly counters: BtCounters = {
-    callouts: {},
-    translatedInsns: 0,
-    directInsns: 0,
-    reflected: {},
-    ioTraps: 0,
-  };
+  // Raw tallies; snapshot() turns them into BtCounters.
   private readonly calloutCounts: Float64Array;
   private readonly names: string[];
-  private icount0 = 0;
+  private readonly reflected: Record<number, number> = {};
+  private readonly icount0: number;
   private kernelInsns = 0;
+  private ioTraps = 0;
 
   constructor(readonly cpu: Cpu) {
     this.shadow = new ShadowPaging(cpu.mmu);
@@ -54,7 +50,7 @@ export class BtMonitor {
     cpu.handlers = OPCODES.map((d) => this.translate(d, HANDLERS[d.id]));
     cpu.flushDecodeCache();
     cpu.interruptHook = (vector) => {
-      this.counters.reflected[vector] = (this.counters.reflected[vector] ?? 0) + 1;
+      this.reflected[vector] = (this.reflected[vector] ?? 0) + 1;
       return false; // reflected through the guest's IDT with native semantics
     };
     this.icount0 = cpu.icount;
@@ -75,7 +71,7 @@ export class BtMonitor {
         this.calloutCounts[d.id]++;
       }
       base(c, i);
-      if (io) this.counters.ioTraps++;
+      if (io) this.ioTraps++;
     };
   }
 
@@ -87,11 +83,11 @@ export class BtMonitor {
     });
     const total = this.cpu.icount - this.icount0;
     return {
-      ...this.counters,
       callouts,
       translatedInsns: this.kernelInsns,
       directInsns: total - this.kernelInsns,
-      reflected: { ...this.counters.reflected },
+      reflected: { ...this.reflected },
+      ioTraps: this.ioTraps,
     };
   }
 }

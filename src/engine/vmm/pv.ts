@@ -27,11 +27,9 @@ const TSS_OFFSET = 0xe100;
 const EVENT_VECTOR = 256;
 
 const EPERM = -1,
-  ENOMEM = -12,
   EFAULT = -14,
   EINVAL = -22,
   ENOSYS = -38;
-void ENOMEM;
 
 export const HYPERCALL_NAMES: Record<number, string> = {
   0: "set_trap_table",
@@ -312,7 +310,7 @@ export class PvHypervisor implements InterruptController, TimedDevice {
   private hypercall(): void {
     const r = this.cpu.regs;
     const nr = r[0] >>> 0;
-    const result = this.dispatch(nr, r[3], r[1], r[2], r[6], r[7], false);
+    const result = this.dispatch(nr, r[3], r[1], r[2], r[6], false);
     if (result !== undefined) r[0] = result;
   }
 
@@ -323,13 +321,11 @@ export class PvHypervisor implements InterruptController, TimedDevice {
     a2: number,
     a3: number,
     a4: number,
-    a5: number,
     inMulticall: boolean,
   ): number | undefined {
     const name = HYPERCALL_NAMES[nr];
     this.counters.hypercalls[name ?? `unknown-${nr}`] =
       (this.counters.hypercalls[name ?? `unknown-${nr}`] ?? 0) + 1;
-    void a5;
     try {
       switch (nr) {
         case 0:
@@ -405,9 +401,7 @@ export class PvHypervisor implements InterruptController, TimedDevice {
       const op = this.rd32(e);
       const args = [0, 1, 2, 3, 4].map((j) => this.rd32(e + 8 + j * 4));
       const res =
-        op === 23 || op === 13
-          ? EINVAL
-          : this.dispatch(op, args[0], args[1], args[2], args[3], args[4], true);
+        op === 23 || op === 13 ? EINVAL : this.dispatch(op, args[0], args[1], args[2], args[3], true);
       this.wr32(e + 4, res ?? 0);
     }
     return 0;

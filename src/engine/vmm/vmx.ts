@@ -96,7 +96,6 @@ export class Vmcs {
   exitReason = 0;
   exitQualification = 0;
   exitInstructionLength = 0;
-  guestLinearAddress = 0;
   guestPhysicalAddress = 0;
   guestEip = 0;
 
