@@ -4,7 +4,20 @@
 // live in protmode.ts.
 
 import { decode, DecodeError, Insn, SEG_CS, SEG_SS } from "./decoder.ts";
-import { IF, LazyFlags, RF, TF, VM } from "./flags.ts";
+import { IF, LazyFlags, parity as parityFlag, RF, TF, VM } from "./flags.ts";
+import {
+  ST_END,
+  ST_FLAGS,
+  ST_PARITY,
+  ST_REGS,
+  ST_RMASK,
+  ST_ROK,
+  ST_SEGBASE,
+  ST_SEGOK_R,
+  ST_SEGOK_W,
+  ST_WMASK,
+  ST_WOK,
+} from "./state-layout.ts";
 import type { IoBus } from "../io.ts";
 import type { PhysicalMemory } from "../memory/memory.ts";
 import {
@@ -97,13 +110,17 @@ export class Cpu {
   static sharedOpcodeCounts: Uint32Array | null = null;
 
   // --- architectural state -------------------------------------------------------------------------
-  readonly regs = new Int32Array(8);
-  readonly r8 = new Uint8Array(this.regs.buffer);
-  readonly r16 = new Uint16Array(this.regs.buffer);
+  // Registers, the lazy-flags record and segment bases live in guest memory's host area
+  // (state-layout.ts) so that JIT-compiled code shares them with the interpreter.
+  readonly regs: Int32Array;
+  readonly r8: Uint8Array;
+  readonly r16: Uint16Array;
   eip = 0;
-  readonly flags = new LazyFlags();
+  readonly flags: LazyFlags;
   readonly sel = new Int32Array(6);
-  readonly segBase = new Int32Array(6);
+  readonly segBase: Int32Array;
+  /** The state area as words (ST_* offsets / 4), for the JIT's entry and exit. */
+  readonly state: Int32Array;
   readonly segLimit = new Int32Array(6);
   readonly segAttr = new Int32Array(6);
   /** Bit per segment: base 0, limit 4 GiB, usable for reads / for writes (skip the checks). */
@@ -197,6 +214,16 @@ export class Cpu {
     readonly mem: PhysicalMemory,
     readonly io: IoBus,
   ) {
+    const buf = mem.wasmMemory.buffer;
+    const st = mem.stateOffset;
+    this.state = new Int32Array(buf, st, ST_END >> 2);
+    this.regs = new Int32Array(buf, st + ST_REGS, 8);
+    this.r8 = new Uint8Array(buf, st + ST_REGS, 32);
+    this.r16 = new Uint16Array(buf, st + ST_REGS, 16);
+    this.flags = new LazyFlags(new Int32Array(buf, st + ST_FLAGS, 8));
+    this.segBase = new Int32Array(buf, st + ST_SEGBASE, 6);
+    const parity = new Uint8Array(buf, st + ST_PARITY, 256);
+    for (let b = 0; b < 256; b++) parity[b] = parityFlag(b);
     this.mmu = new Mmu(mem);
     this.tlb = this.mmu.tlb;
     this.u8 = mem.u8;
@@ -297,6 +324,11 @@ export class Cpu {
       this.wMask = T_VALID | T_WSUP | T_SLOWWRITE;
       this.wOk = T_VALID | T_WSUP;
     }
+    const st = this.state;
+    st[ST_RMASK >> 2] = this.rMask;
+    st[ST_ROK >> 2] = this.rOk;
+    st[ST_WMASK >> 2] = this.wMask;
+    st[ST_WOK >> 2] = this.wOk;
   }
 
   setCr0(v: number): void {
@@ -353,6 +385,13 @@ export class Cpu {
     const expandDown = !code && (a & 4) !== 0;
     this.flatR = flat && readable && !expandDown ? this.flatR | bit : this.flatR & ~bit;
     this.flatW = flat && writable ? this.flatW | bit : this.flatW & ~bit;
+    // Compiled code adds the base itself, so any 4 GiB-limit data segment qualifies there.
+    const full = a & SA_VALID && this.segLimit[s] === -1 && !expandDown;
+    const st = this.state;
+    const okR = full && readable ? st[ST_SEGOK_R >> 2] | bit : st[ST_SEGOK_R >> 2] & ~bit;
+    const okW = full && writable ? st[ST_SEGOK_W >> 2] | bit : st[ST_SEGOK_W >> 2] & ~bit;
+    st[ST_SEGOK_R >> 2] = okR;
+    st[ST_SEGOK_W >> 2] = okW;
   }
 
   /** Linear address for a `size`-byte access at seg:off, with limit and type checks. */

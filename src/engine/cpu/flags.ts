@@ -52,17 +52,80 @@ for (let i = 0; i < 256; i++) {
 export const SIZE_MASK = [0, 0xff, 0xffff, 0, 0xffffffff];
 export const SIGN_BIT = [0, 0x80, 0x8000, 0, 0x80000000];
 
+/** Slots of the lazy-flags record in its Int32Array (shared with JIT-compiled code). */
+export const enum FlagSlot {
+  BITS = 0,
+  DIRTY = 1,
+  OP = 2,
+  DST = 3,
+  SRC = 4,
+  RES = 5,
+  SIZE = 6,
+  CIN = 7,
+}
+
 export class LazyFlags {
+  /**
+   * The record lives in `slots` (by default private; the CPU places it in guest memory's host area
+   * so that compiled code and the interpreter share one copy).
+   */
+  constructor(readonly slots: Int32Array = new Int32Array(8)) {
+    this.bits = 2;
+    this.op = Lazy.LOGIC;
+    this.size = 4;
+  }
   /** Materialised flag bits (all of EFLAGS except the dirty arithmetic ones). */
-  bits = 2;
+  get bits(): number {
+    return this.slots[FlagSlot.BITS];
+  }
+  set bits(v: number) {
+    this.slots[FlagSlot.BITS] = v;
+  }
   /** Which arithmetic flags must be computed from the lazy record. */
-  dirty = 0;
-  op: Lazy = Lazy.LOGIC;
-  dst = 0;
-  src = 0;
-  res = 0;
+  get dirty(): number {
+    return this.slots[FlagSlot.DIRTY];
+  }
+  set dirty(v: number) {
+    this.slots[FlagSlot.DIRTY] = v;
+  }
+  get op(): Lazy {
+    return this.slots[FlagSlot.OP] as Lazy;
+  }
+  set op(v: Lazy) {
+    this.slots[FlagSlot.OP] = v;
+  }
+  get dst(): number {
+    return this.slots[FlagSlot.DST];
+  }
+  set dst(v: number) {
+    this.slots[FlagSlot.DST] = v;
+  }
+  get src(): number {
+    return this.slots[FlagSlot.SRC];
+  }
+  set src(v: number) {
+    this.slots[FlagSlot.SRC] = v;
+  }
+  get res(): number {
+    return this.slots[FlagSlot.RES];
+  }
+  set res(v: number) {
+    this.slots[FlagSlot.RES] = v;
+  }
   /** Operand size in bytes: 1, 2 or 4. */
-  size = 4;
+  get size(): number {
+    return this.slots[FlagSlot.SIZE];
+  }
+  set size(v: number) {
+    this.slots[FlagSlot.SIZE] = v;
+  }
+  /** Carry-in of the last ADC/SBB. */
+  get cin(): number {
+    return this.slots[FlagSlot.CIN];
+  }
+  set cin(v: number) {
+    this.slots[FlagSlot.CIN] = v;
+  }
 
   /** Record an arithmetic result; `defines` are the flags it sets (the rest keep their value). */
   set(op: Lazy, size: number, dst: number, src: number, res: number, defines: number): void {
@@ -145,9 +208,6 @@ export class LazyFlags {
         return false;
     }
   }
-
-  /** Carry-in of the last ADC/SBB. */
-  cin = 0;
 
   get(flag: number): number {
     return this.dirty & flag ? this.compute(flag) : this.bits & flag;

@@ -18,9 +18,25 @@ export const enum PageKind {
 const PAGE_SHIFT = 12;
 const PAGES_4G = 1 << 20;
 
+/**
+ * Host-only areas placed after guest RAM in the same WebAssembly.Memory, so that JIT-generated code
+ * reaches the CPU state and the TLB with plain loads and stores. The guest cannot address them:
+ * physical pages at or above the RAM size are never RAM.
+ */
+export const STATE_BYTES = 0x1000;
+export const TLB_BYTES = 4 << 20;
+/** Block lookup table of the JIT (direct-mapped: linear EIP, physical EIP, table index, length). */
+export const JIT_HASH_ENTRIES = 1 << 16;
+export const JIT_HASH_BYTES = JIT_HASH_ENTRIES * 16;
+const HOST_AREA_BYTES = 0x10000 + TLB_BYTES + JIT_HASH_BYTES;
+
 export class PhysicalMemory {
   readonly wasmMemory: WebAssembly.Memory;
   readonly ramSize: number;
+  /** Offsets of the host-only areas (see STATE_BYTES): CPU state, TLB, JIT block lookup. */
+  readonly stateOffset: number;
+  readonly tlbOffset: number;
+  readonly jitHashOffset: number;
   u8: Uint8Array;
   i32: Int32Array;
   view: DataView;
@@ -44,7 +60,11 @@ export class PhysicalMemory {
     if (ramBytes < 1 << 20 || ramBytes > 0xc000_0000 || ramBytes % 65536)
       throw new Error(`guest RAM must be a multiple of 64 KiB between 1 MiB and 3 GiB (got ${ramBytes})`);
     this.ramSize = ramBytes;
-    this.wasmMemory = new WebAssembly.Memory({ initial: ramBytes / 65536, maximum: ramBytes / 65536 });
+    const pages = (ramBytes + HOST_AREA_BYTES) / 65536;
+    this.wasmMemory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    this.stateOffset = ramBytes;
+    this.tlbOffset = ramBytes + 0x10000;
+    this.jitHashOffset = this.tlbOffset + TLB_BYTES;
     this.u8 = new Uint8Array(this.wasmMemory.buffer);
     this.i32 = new Int32Array(this.wasmMemory.buffer);
     this.view = new DataView(this.wasmMemory.buffer);

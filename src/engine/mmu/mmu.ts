@@ -64,7 +64,8 @@ export interface MmuCounters {
 }
 
 export class Mmu {
-  readonly tlb = new Int32Array(1 << 20);
+  /** Lives in guest memory's host area so that compiled code can read it. */
+  readonly tlb: Int32Array;
   private readonly filled = new Int32Array(1 << 20);
   private nFilled = 0;
   readonly counters: MmuCounters = { tlbMisses: 0, walkRefs: 0, flushes: 0, invlpg: 0 };
@@ -86,6 +87,7 @@ export class Mmu {
   };
 
   constructor(readonly mem: PhysicalMemory) {
+    this.tlb = new Int32Array(mem.wasmMemory.buffer, mem.tlbOffset, 1 << 20);
     mem.onLayoutChange = () => this.flush(false);
   }
 
