@@ -4,6 +4,8 @@
 import type { Machine } from "./machine.ts";
 import type { BtCounters } from "./vmm/bt.ts";
 import type { PvCounters } from "./vmm/pv.ts";
+import { eventsOf } from "./events.ts";
+import { modelCycles, type ModelledCycles } from "./vmm/costs.ts";
 
 export interface MachineStats {
   instructions: number;
@@ -26,6 +28,8 @@ export interface MachineStats {
   /** PV mode with Linux: kvm-clock activity and virtio notifications/interrupts per device. */
   kvm?: Record<string, number>;
   virtio?: Record<string, Record<string, number>>;
+  /** Modelled cycles from the cost model (vmm/costs.ts) over these counters, total and by cause. */
+  cycles: ModelledCycles;
 }
 
 export function collectStats(m: Machine, wallMs: number): MachineStats {
@@ -34,7 +38,7 @@ export function collectStats(m: Machine, wallMs: number): MachineStats {
     if (n) vectors[v] = n;
   });
   const c = m.cpu.mmu.counters;
-  return {
+  const stats: Omit<MachineStats, "cycles"> = {
     instructions: m.cpu.icount,
     wallMs: Math.round(wallMs),
     mips: wallMs > 0 ? Math.round((m.cpu.icount / wallMs / 1000) * 10) / 10 : 0,
@@ -64,4 +68,5 @@ export function collectStats(m: Machine, wallMs: number): MachineStats {
         }
       : {}),
   };
+  return { ...stats, cycles: modelCycles(eventsOf(stats), m.mode) };
 }

@@ -63,6 +63,8 @@ export interface PvCounters {
   events: number;
   /** Port I/O instructions emulated for the CPL 1 kernel. */
   ioEmulated: number;
+  /** Operations run inside multicalls (each also counted under its own name in `hypercalls`). */
+  multicallEntries: number;
 }
 
 const PROT_FAULT = { pvFault: true } as const;
@@ -75,6 +77,7 @@ export class PvHypervisor implements InterruptController, TimedDevice {
     bounces: {},
     events: 0,
     ioEmulated: 0,
+    multicallEntries: 0,
   };
   private readonly traps: ({ dpl: number; mask: boolean; address: number } | undefined)[] = new Array(256);
   private eventCallback = 0;
@@ -399,6 +402,7 @@ export class PvHypervisor implements InterruptController, TimedDevice {
     for (let k = 0; k < nr >>> 0; k++) {
       const e = calls + k * 32;
       const op = this.rd32(e);
+      this.counters.multicallEntries++;
       const args = [0, 1, 2, 3, 4].map((j) => this.rd32(e + 8 + j * 4));
       const res =
         op === 23 || op === 13 ? EINVAL : this.dispatch(op, args[0], args[1], args[2], args[3], true);
