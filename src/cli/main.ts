@@ -12,6 +12,7 @@ import { bootLinux, isBzImage } from "../engine/boot/linux.ts";
 import { findImage, parseManifest, verifyImageFile, type ImageEntry } from "../engine/boot/manifest.ts";
 import { ImageError } from "../engine/boot/errors.ts";
 import { collectStats } from "../engine/stats.ts";
+import { COMPARE_USAGE, CompareUsageError, runCompare } from "./compare.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 /** Where images and manifest.json live (VIRTLAB_IMAGES_DIR overrides, e.g. for tests). */
@@ -27,7 +28,9 @@ Streams the guest's first serial port to stdout.
   --timeout S      wall-clock limit in seconds (default: none without --expect, 60 with it)
   --deterministic  virtual time from the instruction count; fixed RTC time
   --stats FILE     write the counters as JSON when the run ends
-Exit codes: 0 success, 1 timeout, 2 error (message on stderr).`;
+Exit codes: 0 success, 1 timeout, 2 error (message on stderr).
+
+${COMPARE_USAGE}`;
 
 class UsageError extends Error {}
 
@@ -263,13 +266,18 @@ export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
     if (cmd === "run") return await run(parseRun(rest));
+    if (cmd === "compare") return await runCompare(rest, loadImage);
     if (cmd === "--help" || cmd === "-h" || cmd === "help") {
       console.log(USAGE);
       return 0;
     }
     throw new UsageError(cmd ? `unknown command "${cmd}"` : "no command given");
   } catch (e) {
-    if (e instanceof UsageError || (e as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+    if (
+      e instanceof UsageError ||
+      e instanceof CompareUsageError ||
+      (e as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION"
+    ) {
       process.stderr.write(`virtlab: ${(e as Error).message}\n${USAGE}\n`);
     } else if (e instanceof ImageError) {
       process.stderr.write(`virtlab: bad image: ${e.message}\n`);
