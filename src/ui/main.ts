@@ -7,6 +7,7 @@ import { Terminal, type ITheme } from "@xterm/xterm";
 import { FitAddon } from "@xterm/addon-fit";
 import "@xterm/xterm/css/xterm.css";
 import "./style.css";
+import { AutomationProxy } from "../automation/browser.ts";
 import type {
   ErrorMessage,
   ImageInfo,
@@ -90,6 +91,7 @@ class Engine {
       const message = `the engine worker failed: ${ev.message || "it could not be loaded"}`;
       for (const w of this.statsWaiters) w.reject(new Error(message));
       this.statsWaiters = [];
+      vm.failAll(message);
       this.onMessage({
         type: "error",
         kind: "internal",
@@ -235,10 +237,15 @@ function onMessage(msg: WorkerToPage): void {
       return;
     case "stats":
       return; // answered through Engine.stats()
+    case "automationReply":
+      vm.receive(msg);
+      return;
   }
 }
 
 const engine = new Engine(onMessage);
+/** The automation API (docs/automation.md), forwarded to the engine Worker. */
+const vm = new AutomationProxy((msg) => engine.post(msg));
 
 function send(text: string): void {
   if (text) engine.post({ type: "serialIn", data: text });
@@ -281,6 +288,7 @@ window.virtlab = {
   state: () => state,
   send,
   stats: () => engine.stats(),
+  vm,
 };
 
 setState("idle", null, 0, 0);

@@ -6,6 +6,11 @@
 
 import type { Mode } from "../engine/machine.ts";
 import type { MachineStats } from "../engine/stats.ts";
+import type { AutomationCall, AutomationReply } from "../automation/rpc.ts";
+import type { VirtLabVM } from "../automation/types.ts";
+
+/** The automation API's one generic message pair (docs/automation.md): a VirtLabVM call and its reply. */
+export type { AutomationCall, AutomationReply };
 
 // ---- page → worker ------------------------------------------------------------------------------
 
@@ -58,7 +63,8 @@ export type PageToWorker =
   | PauseRequest
   | ResumeRequest
   | ResetRequest
-  | StatsRequest;
+  | StatsRequest
+  | AutomationCall;
 
 // ---- worker → page ------------------------------------------------------------------------------
 
@@ -157,7 +163,14 @@ export interface StatsMessage {
 }
 
 export type WorkerToPage =
-  ImagesMessage | SerialMessage | StateMessage | ErrorMessage | ResetMessage | PanicMessage | StatsMessage;
+  | ImagesMessage
+  | SerialMessage
+  | StateMessage
+  | ErrorMessage
+  | ResetMessage
+  | PanicMessage
+  | StatsMessage
+  | AutomationReply;
 
 // ---- the page's automation hook (window.virtlab) ------------------------------------------------
 
@@ -171,4 +184,6 @@ export interface VirtLabHook {
   send(text: string): void;
   /** The counters (a `stats` round trip to the worker). */
   stats(): Promise<StatsMessage>;
+  /** The automation API (src/automation/types.ts, docs/automation.md), served by the engine Worker. */
+  vm: VirtLabVM;
 }

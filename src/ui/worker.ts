@@ -17,6 +17,7 @@ import {
 import { ImageError } from "../engine/boot/errors.ts";
 import { collectStats } from "../engine/stats.ts";
 import type { BootRequest, HostStats, PageToWorker, RunState, WorkerToPage } from "./protocol.ts";
+import { createWorkerAutomation } from "../automation/worker-rpc.ts";
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 const IMAGES_URL = new URL(`${import.meta.env.BASE_URL}images/`, scope.location.origin);
@@ -335,8 +336,25 @@ function reset(): void {
   }
 }
 
+// The automation API (docs/automation.md): its own machine, shown in the page's terminal; booting
+// it stops the machine started from the page's controls.
+const automation = createWorkerAutomation({
+  images: IMAGES_URL,
+  post,
+  onOutput: (data) => post({ type: "serial", data }),
+  onMachine: (m) => {
+    if (!m) return;
+    ++generation;
+    session = null;
+    reportState();
+  },
+});
+
 function handle(msg: PageToWorker): void {
   switch (msg.type) {
+    case "automation":
+      automation.handle(msg);
+      return;
     case "listImages":
       loadManifest().then(
         (m) =>
