@@ -23,7 +23,8 @@ hypercalls / faults per operation, page-walk references per TLB miss and wall ti
   linux:       linux-fork linux-syscall linux-disk
   --json         print one JSON object instead of the table
   --ops N        operations in the measured run (default per workload)
-  --baseline N   operations in the baseline run that is subtracted (default ops/10)
+  --baseline N   operations in the baseline run that is subtracted (default: the power of ten
+                 below ops with as many digits, e.g. 2000 -> 1000)
   --no-snapshot  Linux: boot once per mode and run baseline then measured run on that machine,
                  instead of starting both from a snapshot of the booted machine`;
 

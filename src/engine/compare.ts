@@ -8,9 +8,10 @@
 // loop and `… end` after it, and the counters are captured the moment each line reaches the serial
 // port. The window between the two still holds fixed costs that are not the operation: the end line
 // itself (dozens of emulated UART accesses — each a VM exit or callout), the loop's setup, the cold
-// TLB/shadow/EPT state at the start. So each mode runs the workload twice, with N and with a small
+// TLB/shadow/EPT state at the start. So each mode runs the workload twice, with N and with a smaller
 // baseline B, and one operation is (window(N) − window(B)) / (N − B): the fixed part cancels, what
-// is left grows with the operation count. (The window alone would put 500+ I/O exits into a
+// is left grows with the operation count. B has as many digits as N (2000 and 1000), because the end
+// marker inside the window prints the count: one more digit is one more emulated UART write. (The window alone would put 500+ I/O exits into a
 // 1000-syscall window under HW; two whole runs differenced without the markers would mix in boot
 // and teardown, which differ slightly with the command line.)
 
@@ -44,8 +45,8 @@ export const LINUX_WORKLOADS = ["linux-fork", "linux-syscall", "linux-disk"] as 
 /** Default operation counts: large enough that the per-op difference is stable, small enough to be quick. */
 export const DEFAULT_OPS: Record<string, number> = {
   syscall: 2000,
-  forkwait: 100,
-  ctxsw: 1000,
+  forkwait: 200,
+  ctxsw: 2000,
   pgfault: 500,
   ptemod: 2000,
   inout: 2000,
@@ -57,6 +58,16 @@ export const DEFAULT_OPS: Record<string, number> = {
   "linux-syscall": 200,
   "linux-disk": 128,
 };
+
+/**
+ * The baseline run's operation count: the power of ten just below `ops` when it has as many digits
+ * (2000 → 1000), so that both runs' end markers — which are inside the window — print the same number
+ * of characters and cost the same console I/O; otherwise a tenth of `ops`.
+ */
+export function defaultBaseline(ops: number): number {
+  const p = 10 ** (String(ops).length - 1);
+  return ops > p ? p : Math.max(1, Math.round(ops / 10));
+}
 
 /** An image as the host loaded (and verified) it: manifest entry and files by role. */
 export interface LoadedImage {
@@ -76,7 +87,7 @@ export interface CompareOptions {
   workload: string;
   /** Operations in the measured run (default DEFAULT_OPS[workload]). */
   ops?: number;
-  /** Operations in the baseline run (default ops / 10, at least 1). */
+  /** Operations in the baseline run (default defaultBaseline(ops)). */
   baselineOps?: number;
   modes?: readonly Mode[];
   loadImage: ImageLoader;
@@ -229,7 +240,7 @@ export async function compare(opts: CompareOptions): Promise<CompareResult> {
   if (opts.image !== wantImage && !(teach && opts.image === "teachkernel-pv"))
     throw new CompareError(`workload "${workload}" runs on image "${wantImage}", not "${opts.image}"`);
   const ops = opts.ops ?? DEFAULT_OPS[workload];
-  const baselineOps = opts.baselineOps ?? Math.max(1, Math.round(ops / 10));
+  const baselineOps = opts.baselineOps ?? defaultBaseline(ops);
   if (!Number.isInteger(ops) || !Number.isInteger(baselineOps) || baselineOps < 1 || ops <= baselineOps)
     throw new CompareError(
       `need whole numbers ops > baseline ops ≥ 1 (got ops=${ops}, baseline=${baselineOps})`,
