@@ -53,6 +53,15 @@ export interface MachineOptions {
   disk?: Uint8Array;
 }
 
+/** See Machine.saveTimeState. */
+export interface MachineTimeState {
+  virtualNs: number;
+  skippedNs: number;
+  epochMs: number;
+  consoleLine: string;
+  panicMessage: string | null;
+}
+
 export const DETERMINISTIC_EPOCH_MS = Date.UTC(2026, 0, 1);
 
 export type MachineEvent =
@@ -109,7 +118,7 @@ export class Machine {
   /** Virtual time skipped while halted (deterministic mode). */
   private skippedNs = 0;
   private readonly hostClock: () => number;
-  private readonly hostStart: number;
+  private hostStart: number;
   private lastNow = 0;
   /**
    * PV mode for a stock Linux guest, which cannot use the CPL 1 hypercall ABI: run it as KVM runs
@@ -260,6 +269,27 @@ export class Machine {
     this.cpu.halted = true;
     this.lastReset = { reason, state: this.cpu.dumpState() };
     this.emit({ type: "reset", reason, state: this.lastReset.state });
+  }
+
+  /** Run-loop and clock state a snapshot needs (src/engine/snapshot.ts); virtual time, not host time. */
+  saveTimeState(): MachineTimeState {
+    return {
+      virtualNs: this.now(),
+      skippedNs: this.skippedNs,
+      epochMs: this.epochMs,
+      consoleLine: this.consoleLine,
+      panicMessage: this.panicMessage,
+    };
+  }
+
+  /** Continue virtual time from a snapshot: deterministic time from the restored instruction count,
+   * real time from the host clock offset so that now() resumes at the saved virtual time. */
+  loadTimeState(s: MachineTimeState): void {
+    this.skippedNs = s.skippedNs;
+    this.lastNow = s.virtualNs;
+    this.hostStart = this.hostClock() - s.virtualNs;
+    this.consoleLine = s.consoleLine;
+    this.panicMessage = s.panicMessage;
   }
 
   /** Current virtual time in ns. */

@@ -43,7 +43,7 @@ export const CR4_PGE = 0x80;
 export const CR4_PCE = 0x100;
 export const CR4_OSFXSR = 0x200;
 
-const PTE_P = 1,
+export const PTE_P = 1,
   PTE_W = 2,
   PTE_U = 4,
   PTE_A = 0x20,
