@@ -83,6 +83,29 @@ export class Ept {
     return gpa;
   }
 
+  /**
+   * The walk translate() would do for `gpa`, without doing it: no counters, no violation, nothing
+   * populated (the page-walk visualizer, src/engine/mmu/walk-explain.ts). Each step names the table
+   * page (in VMM host memory), the entry index and the entry; `hpa` is null where the walk stops.
+   */
+  peek(gpa: number): {
+    steps: { level: number; table: number; index: number; entry: bigint }[];
+    hpa: number | null;
+  } {
+    gpa >>>= 0;
+    const idx = [0, (gpa >>> 30) & 3, (gpa >>> 21) & 511, (gpa >>> 12) & 511];
+    const steps: { level: number; table: number; index: number; entry: bigint }[] = [];
+    let table = this.eptp;
+    for (let level = 0; level < 4; level++) {
+      const entry = this.host[table * ENTRIES + idx[level]] ?? 0n;
+      steps.push({ level, table, index: idx[level], entry });
+      if (!(entry & 7n)) return { steps, hpa: null };
+      if (level === 3) return { steps, hpa: Number(entry >> 12n) * PAGE + (gpa & 0xfff) };
+      table = Number(entry >> 12n);
+    }
+    return { steps, hpa: null };
+  }
+
   /** The VMM's violation handler: allocate the next-level table, or map the 4 KiB page RWX. */
   private populate(slot: number, level: number, gpa: number): bigint {
     const e =

@@ -200,6 +200,21 @@ export class ShadowPaging {
     this.mmu.flush(false);
   }
 
+  /**
+   * What lookup() would find for `lin` in the current address space's shadow tables, without
+   * building anything or counting (the page-walk visualizer): the guest CR3 the root belongs to,
+   * whether the shadow page table for the 4 MiB region exists, and the shadow entry (TLB format).
+   */
+  peek(lin: number): { guestCr3: number; roots: number; ptPresent: boolean; entry: number } {
+    const pt = this.current.pts[lin >>> 22];
+    return {
+      guestCr3: this.current.guestCr3,
+      roots: this.roots.size,
+      ptPresent: pt !== undefined,
+      entry: pt ? pt[(lin >>> 12) & 1023] : 0,
+    };
+  }
+
   /** INVLPG: the guest says one translation changed. */
   invlpg(lin: number): void {
     const pt = this.current.pts[lin >>> 22];
