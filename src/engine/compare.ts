@@ -383,7 +383,9 @@ async function runLinux(o: CompareOptions, mode: Mode, n: number, b: number): Pr
   } else {
     // One machine: the baseline run, then the measured run, typed as one command line.
     o.onProgress?.(`${mode}: booted ${o.image}; baseline then measured run on this machine (no snapshots)`);
-    m.com1.receive(`${baseCmd}; ${mainCmd}\n`);
+    // A one-operation warm-up first (disk: a block between the two ranges), so that first-use costs
+    // (page cache, binaries, driver state) do not land in the baseline window alone.
+    m.com1.receive(`${linuxLoop(o.workload, 1, dev, n)}; ${baseCmd}; ${mainCmd}\n`);
     await c.runUntil(() => c.window(n) !== null, what, LINUX_MAX_INSNS);
     c.dispose();
     base = c.window(b);

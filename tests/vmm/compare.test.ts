@@ -198,3 +198,22 @@ describe("virtlab compare --json", () => {
     expect(r.stderr).toMatch(/unknown workload "bogus"/);
   });
 });
+
+describe("compare on Linux", () => {
+  // One mode keeps this under a minute (a Linux boot is ~115 M interpreted instructions); the HW
+  // side of the comparison (PIO exits per block) is in docs/modes-comparison.md.
+  it("linux-disk under PV: blocks read through virtio-blk, no IDE port I/O, every event priced", async () => {
+    const r = await compare({ image: "linux", workload: "linux-disk", ops: 40, modes: ["pv"], loadImage });
+    const pv = r.modes.pv!;
+    expect(r).toMatchObject({ image: "linux", workload: "linux-disk", ops: 40, baselineOps: 10 });
+    expect(Object.keys(r.modes)).toEqual(["pv"]);
+    expect(pv.image).toBe("linux");
+    expect(pv.events["io.ide0"] ?? 0).toBe(0);
+    expect(pv.windowEvents["virtio.virtio-blk.request"]).toBeGreaterThan(0);
+    expect(pv.windowEvents["mmio.virtio-blk"]).toBeGreaterThan(0);
+    expect(pv.exitsPerOp).toBeLessThan(5);
+    expect(pv.instructionsPerOp).toBeGreaterThan(0);
+    expect(pv.cycles.unpriced).toEqual([]);
+    for (const e of Object.keys(pv.windowEvents)) expect(costOf(e, "pv"), e).toBeDefined();
+  }, 180_000);
+});
