@@ -10,6 +10,7 @@ export default tseslint.config(
       "images/**/build/**",
       "test-results/**",
       "playwright-report/**",
+      "reports/**",
     ],
   },
   js.configs.recommended,

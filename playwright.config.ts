@@ -12,6 +12,8 @@ const preview = !!process.env.E2E_PREVIEW;
 
 export default defineConfig({
   testDir: "e2e",
+  // The regression suite has its own config and command (npm run regression).
+  testIgnore: ["regression/**"],
   timeout: 60_000,
   expect: { timeout: 10_000 },
   // Two shared cores: one browser at a time keeps timings honest.
