@@ -131,6 +131,10 @@ export class AutomationSession implements VirtLabVM {
         throw new AutomationError("bad-request", e.message);
       throw e;
     }
+    // Deterministic runs compile the same blocks at the same points only if the JIT (when the engine
+    // has one) is there from the first instruction.
+    const jitReady = (machine as { jitReady?: Promise<unknown> }).jitReady;
+    if (machine.deterministic && jitReady) await jitReady;
     this.driver?.detach();
     this.driver = null;
     this.attach(machine, false);
