@@ -13,6 +13,7 @@ import {
   type ImageLoader,
   type SnapshotFns,
 } from "../engine/compare.ts";
+import { loadSnapshot, saveSnapshot } from "../engine/snapshot.ts";
 
 export const COMPARE_USAGE = `usage: virtlab compare --image NAME --workload NAME [--json] [--ops N] [--baseline N]
                        [--modes bt,pv,hw,hw-noept[,native]] [--no-snapshot]
@@ -30,24 +31,8 @@ hypercalls / faults per operation, page-walk references per TLB miss and wall ti
 
 export class CompareUsageError extends Error {}
 
-/**
- * The machine snapshot module (src/engine/snapshot.ts, saveSnapshot/loadSnapshot), when this
- * checkout has it; without it Linux workloads run baseline and measured run on one booted machine.
- */
-async function snapshotFns(): Promise<SnapshotFns | undefined> {
-  const spec = "../engine/snapshot.ts"; // not a literal import: the module is optional here
-  try {
-    const mod = (await import(spec)) as {
-      saveSnapshot?: SnapshotFns["save"];
-      loadSnapshot?: SnapshotFns["load"];
-    };
-    const { saveSnapshot, loadSnapshot } = mod;
-    if (typeof saveSnapshot !== "function" || typeof loadSnapshot !== "function") return undefined;
-    return { save: (m) => saveSnapshot(m), load: (b) => loadSnapshot(b) };
-  } catch {
-    return undefined;
-  }
-}
+/** Linux runs start from a snapshot of the booted machine (src/engine/snapshot.ts). */
+const SNAPSHOT: SnapshotFns = { save: (m) => saveSnapshot(m), load: (b) => loadSnapshot(b) };
 
 export async function runCompare(argv: string[], loadImage: ImageLoader): Promise<number> {
   const { values } = parseArgs({
@@ -86,7 +71,7 @@ export async function runCompare(argv: string[], loadImage: ImageLoader): Promis
       baselineOps: num(values.baseline, "--baseline"),
       modes,
       loadImage,
-      snapshot: values["no-snapshot"] ? undefined : await snapshotFns(),
+      snapshot: values["no-snapshot"] ? undefined : SNAPSHOT,
       onProgress: values.json ? undefined : (msg) => process.stderr.write(`virtlab: ${msg}\n`),
     });
   } catch (e) {
