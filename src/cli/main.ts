@@ -47,6 +47,8 @@ interface RunOptions {
   deterministic: boolean;
   stats?: string;
   quiet: boolean;
+  /** on (default), off (interpreter only), lockstep (compiled blocks checked against the interpreter). */
+  jit?: "on" | "off" | "lockstep";
 }
 
 function parseRun(argv: string[]): RunOptions {
@@ -65,9 +67,12 @@ function parseRun(argv: string[]): RunOptions {
       deterministic: { type: "boolean", default: false },
       stats: { type: "string" },
       quiet: { type: "boolean", default: false },
+      jit: { type: "string", default: "on" },
     },
     strict: true,
   });
+  if (!["on", "off", "lockstep"].includes(values.jit))
+    throw new UsageError(`--jit must be on, off or lockstep (got ${values.jit})`);
   if (!values.image === !values.kernel)
     throw new UsageError("give exactly one of --image NAME or --kernel FILE");
   const memMiB = Number(values.mem);
@@ -103,6 +108,7 @@ function parseRun(argv: string[]): RunOptions {
     deterministic: values.deterministic,
     stats: values.stats,
     quiet: values.quiet,
+    jit: values.jit as RunOptions["jit"],
   };
 }
 
@@ -140,6 +146,7 @@ export function bootFromOptions(o: RunOptions): { machine: Machine; ready?: stri
     deterministic: o.deterministic,
     disk: image?.files.disk,
     mode: o.mode as Mode,
+    jit: o.jit === "off" ? false : o.jit === "lockstep" ? { lockstep: true, throwOnMismatch: true } : true,
   });
   let kernel: Uint8Array,
     kernelName: string,
@@ -178,6 +185,8 @@ export function bootFromOptions(o: RunOptions): { machine: Machine; ready?: stri
 
 async function run(o: RunOptions): Promise<number> {
   const { machine, ready } = bootFromOptions(o);
+  // Deterministic runs compile the same blocks at the same points only if the JIT is there from the start.
+  if (o.deterministic) await machine.jitReady;
   const out = process.stdout;
   let seen = "";
   let matched = false;

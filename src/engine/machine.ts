@@ -24,6 +24,7 @@ import { BtMonitor } from "./vmm/bt.ts";
 import { PvHypervisor } from "./vmm/pv.ts";
 import { KvmParavirt } from "./vmm/kvm-pv.ts";
 import { attachVirtio, type VirtioDevices } from "./devices/virtio-setup.ts";
+import { Jit, type JitOptions } from "../jit/jit.ts";
 
 /**
  * How the guest is run: "native" (no hypervisor), or under a simulated hypervisor design: "bt"
@@ -51,6 +52,8 @@ export interface MachineOptions {
   mode?: Mode;
   /** Base image of the primary IDE master (never modified: writes go to a copy-on-write overlay). */
   disk?: Uint8Array;
+  /** The JIT (default on): false runs the interpreter only; an object tunes it (e.g. lockstep). */
+  jit?: boolean | JitOptions;
 }
 
 /** See Machine.saveTimeState. */
@@ -107,6 +110,12 @@ export class Machine {
   /** PV mode for a stock Linux: KVM's paravirtual interface and virtio devices. */
   kvm: KvmParavirt | null = null;
   virtio: VirtioDevices | null = null;
+  /** The JIT; it compiles nothing until binaryen has loaded (see jitReady). */
+  readonly jit: Jit | null;
+  /** Settles once the JIT is ready or has failed to load (then the interpreter carries on). */
+  readonly jitReady: Promise<void>;
+  /** Why the JIT could not start, if it could not. */
+  jitError: string | null = null;
   private readonly epochMs: number;
   readonly deterministic: boolean;
   readonly nsPerInstruction: number;
@@ -156,6 +165,14 @@ export class Machine {
     this.mem = new PhysicalMemory(mib << 20);
     this.cpu = new Cpu(this.mem, this.io);
     this.cpu.readTsc = () => Math.floor(this.now());
+    this.jit = opts.jit === false ? null : new Jit(this.cpu, typeof opts.jit === "object" ? opts.jit : {});
+    this.cpu.jit = this.jit;
+    this.jitReady = this.jit
+      ? this.jit.init().catch((e: unknown) => {
+          this.jitError = e instanceof Error ? e.message : String(e);
+          this.cpu.jit = null;
+        })
+      : Promise.resolve();
     const clock = () => this.now();
 
     this.pic = new Pic8259(this.io, {

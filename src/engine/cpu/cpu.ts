@@ -80,6 +80,19 @@ export interface ResetEvent {
   state: string;
 }
 
+/**
+ * The JIT as the CPU sees it: compiled code runs at block boundaries the interpreter reports, and
+ * code-page writes invalidate its blocks. (The CPU does not import the JIT.)
+ */
+export interface CompiledCode {
+  /** Per opcode-table entry: 1 where the interpreter should stop so compiled code can take over. */
+  readonly boundary: Uint8Array;
+  /** Run compiled code at the current EIP if there is some (at most `end - icount` instructions). */
+  enter(cpu: Cpu, end: number): boolean;
+  invalidatePage(page: number): void;
+  flush(): void;
+}
+
 /** Bound on cached code pages (4 KiB each) before the decode cache starts over. */
 const MAX_ICACHE_PAGES = 2048;
 
@@ -176,6 +189,8 @@ export class Cpu {
    * virtualization mode replaces the entries of sensitive instructions (then flushes decodes).
    */
   handlers: Handler[] = HANDLERS;
+  /** The JIT, when enabled: compiled blocks run in place of the interpreter where they exist. */
+  jit: CompiledCode | null = null;
   /** Called as an external interrupt is taken (the VMM accounts its exit and injection). */
   onExternalInterrupt: (() => void) | null = null;
   /** The interrupt controller's INTR output (set by the PIC when a request is pending). */
@@ -677,6 +692,7 @@ export class Cpu {
   readonly icacheStats = { hits: 0, decodes: 0, invalidations: 0 };
 
   private invalidateCodePage(page: number): void {
+    this.jit?.invalidatePage(page);
     if (this.icache[page]) {
       this.icache[page] = undefined;
       this.icachePages--;
@@ -684,8 +700,9 @@ export class Cpu {
     }
   }
 
-  /** Drop every cached decode (on a change of memory layout that is not a guest write). */
+  /** Drop every cached decode and compiled block (a change of layout or handlers, not a guest write). */
   flushDecodeCache(): void {
+    this.jit?.flush();
     for (let p = 0; p < this.icache.length; p++)
       if (this.icache[p]) {
         this.mem.unmarkCode(p);
@@ -783,7 +800,7 @@ export class Cpu {
       }
       if (this.halted) break;
       try {
-        this.runBlock(end);
+        if (this.jit === null || !this.jit.enter(this, end)) this.runBlock(end);
       } catch (e) {
         if (e !== CPU_FAULT) throw e;
         this.eip = this.insnEip;
@@ -795,9 +812,13 @@ export class Cpu {
     return this.icount - start;
   }
 
-  /** The hot loop: execute until `end`, HLT, or an interrupt request that may need taking. */
-  private runBlock(end: number): void {
+  /**
+   * The hot loop: execute until `end`, HLT, or an interrupt request that may need taking; with the
+   * JIT, also after an instruction where compiled code may take over (a branch, or one it lacks).
+   */
+  runBlock(end: number): void {
     const counts = this.opcodeCounts;
+    const boundary = this.jit !== null ? this.jit.boundary : null;
     for (;;) {
       this.insnEip = this.eip;
       const tf = this.flags.bits & TF;
@@ -810,6 +831,7 @@ export class Cpu {
       if (tf) this.singleStepTrap();
       // An interrupt request only matters once IF allows it (STI/POPF/IRET set IF inside a block).
       if (this.icount >= end || this.halted || (this.intr && this.flags.bits & IF) || this.nmiPending) return;
+      if (boundary !== null && boundary[i.def.id]) return;
     }
   }
 

@@ -23,7 +23,7 @@ export type Factory = (d: OpcodeDef) => Handler;
 // --- operand access compiled from the table's operand specs --------------------------------------
 
 /** Operand size of a spec: 1, 2, 4, or 0 for "by operand-size attribute". */
-function specSize(spec: string): number {
+export function specSize(spec: string): number {
   if (spec === "AL" || spec === "CL") return 1;
   if (spec === "DX") return 2;
   if (spec === "eAX") return 0;
@@ -35,7 +35,7 @@ function specSize(spec: string): number {
 }
 
 /** Size of the instruction's main operand, from its first operand spec. */
-function opSize(d: OpcodeDef): number {
+export function opSize(d: OpcodeDef): number {
   return d.ops.length ? specSize(d.ops[0]) : 0;
 }
 

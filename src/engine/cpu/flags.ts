@@ -210,7 +210,10 @@ export class LazyFlags {
   }
 
   get(flag: number): number {
-    return this.dirty & flag ? this.compute(flag) : this.bits & flag;
+    // Only the dirty ones come from the record: after INC/DEC, CF is materialised while ZF is not,
+    // and the record (an INC) says nothing about CF.
+    const d = this.dirty & flag;
+    return d ? (this.bits & flag & ~d) | this.compute(d) : this.bits & flag;
   }
 
   /** The whole EFLAGS value. */

@@ -28,6 +28,10 @@ export const TLB_BYTES = 4 << 20;
 /** Block lookup table of the JIT (direct-mapped: linear EIP, physical EIP, table index, length). */
 export const JIT_HASH_ENTRIES = 1 << 16;
 export const JIT_HASH_BYTES = JIT_HASH_ENTRIES * 16;
+/** Owners of translated code in `codePages`: the interpreter's decode cache and the JIT. */
+export const CODE_DECODED = 1,
+  CODE_JIT = 2;
+
 const HOST_AREA_BYTES = 0x10000 + TLB_BYTES + JIT_HASH_BYTES;
 
 export class PhysicalMemory {
@@ -206,18 +210,18 @@ export class PhysicalMemory {
 
   // --- code-page tracking --------------------------------------------------------------------------
 
-  /** Note that translated code was derived from this physical page. */
-  markCode(page: number): void {
+  /** Note that translated code was derived from this physical page (`owner`: a CODE_* bit). */
+  markCode(page: number, owner = CODE_DECODED): void {
     if (page >= this.codePages.length) return;
-    if (this.codePages[page] === 0) {
-      this.codePages[page] = 1;
-      this.onLayoutChange?.();
-    }
+    const was = this.codePages[page];
+    this.codePages[page] = was | owner;
+    // Existing TLB entries may allow fast-path writes to the page: they must go.
+    if (was === 0) this.onLayoutChange?.();
   }
 
-  /** Forget that a page holds code (its translations were dropped by their owner). */
-  unmarkCode(page: number): void {
-    if (page < this.codePages.length) this.codePages[page] = 0;
+  /** Forget that a page holds code for `owner` (its translations were dropped). */
+  unmarkCode(page: number, owner = CODE_DECODED): void {
+    if (page < this.codePages.length) this.codePages[page] &= ~owner;
   }
 
   /**

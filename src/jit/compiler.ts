@@ -1,0 +1,957 @@
+// Formed blocks → binaryen IR → one wasm module per batch.
+//
+// Compiled code keeps all guest state in guest memory's host area (state-layout.ts): registers,
+// the lazy-flags record (same format and algorithm as the interpreter's LazyFlags), segment bases
+// and the TLB. Each instruction performs its memory accesses before it changes any register or
+// flag, so an exception raised by a slow-path access leaves the state of the instruction's start;
+// the slow path receives the instruction's EIP and index to report a precise fault.
+//
+// Memory accesses inline the TLB fast path (segment usable + TLB entry allows the access + no page
+// crossing); everything else calls the slow path in JavaScript, which goes through the CPU's MMU and
+// therefore through the mode's translation strategy (shadow paging, EPT, PV direct paging).
+
+import type { Binaryen } from "./binaryen.ts";
+import type { FormedBlock } from "./blocks.ts";
+import { SEG_SS, type Insn } from "../engine/cpu/decoder.ts";
+import { opSize, specSize } from "../engine/cpu/exec-int.ts";
+import { ARITH, CF, DF, FlagSlot, Lazy, OF, PF, SF, ZF, AF } from "../engine/cpu/flags.ts";
+import {
+  ST_BUDGET,
+  ST_EIP,
+  ST_EXIT,
+  ST_FLAGS,
+  ST_REGS,
+  ST_RMASK,
+  ST_ROK,
+  ST_SEGBASE,
+  ST_SEGOK_R,
+  ST_SEGOK_W,
+  ST_WMASK,
+  ST_WOK,
+} from "../engine/cpu/state-layout.ts";
+
+type Module = InstanceType<Binaryen["Module"]>;
+type Expr = number;
+
+export interface CompileLayout {
+  state: number;
+  tlb: number;
+}
+
+/** Imports every block module receives (the slow paths are JavaScript, the rest the runtime). */
+export interface BlockImports {
+  /** Load `size` bytes at seg:off (segment checks, MMU, MMIO). */
+  ld(seg: number, off: number, size: number, eip: number, idx: number): number;
+  st(seg: number, off: number, size: number, value: number, eip: number, idx: number): void;
+  /** Read-modify-write: check write access, load, remember the address for `stw`. */
+  ldw(seg: number, off: number, size: number, eip: number, idx: number): number;
+  stw(size: number, value: number, eip: number, idx: number): void;
+  /** Lockstep builds only: a fast-path store is about to happen (linear, host address). */
+  log(lin: number, host: number, size: number, value: number): void;
+  get(flag: number): number;
+  materialise(which: number): void;
+  cond(cc: number): number;
+}
+
+const ALU_INDEX: Record<string, number> = { ADD: 0, OR: 1, ADC: 2, SBB: 3, AND: 4, SUB: 5, XOR: 6, CMP: 7 };
+const MASK = [0, 0xff, 0xffff, 0, -1];
+
+export interface CompileOptions {
+  /** Call `log` before every fast-path store (lockstep differential testing). */
+  instrument: boolean;
+  /** Per block: address of an i32 counting its executions (statistics, the explorer's hot list). */
+  counters?: readonly number[];
+}
+
+export interface CompiledModule {
+  module: WebAssembly.Module;
+  bytes: number;
+  /** Export name of each block's function, in input order. */
+  names: string[];
+  /** Text of each function (for the JIT explorer), when requested. */
+  text?: string;
+}
+
+/** Compile a batch of blocks into one module. */
+export function compileBatch(
+  binaryen: Binaryen,
+  layout: CompileLayout,
+  blocks: readonly FormedBlock[],
+  opts: CompileOptions,
+  wantText = false,
+): CompiledModule {
+  const m = new binaryen.Module();
+  try {
+    m.setFeatures(binaryen.Features.MVP | binaryen.Features.SignExt);
+    m.setMemory(1, 65536, null, [], false, false, "0");
+    m.addMemoryImport("0", "env", "memory");
+    const i32 = binaryen.i32,
+      none = binaryen.none,
+      t = binaryen.createType;
+    m.addFunctionImport("ld", "env", "ld", t([i32, i32, i32, i32, i32]), i32);
+    m.addFunctionImport("st", "env", "st", t([i32, i32, i32, i32, i32, i32]), none);
+    m.addFunctionImport("ldw", "env", "ldw", t([i32, i32, i32, i32, i32]), i32);
+    m.addFunctionImport("stw", "env", "stw", t([i32, i32, i32, i32]), none);
+    m.addFunctionImport("log", "env", "log", t([i32, i32, i32, i32]), none);
+    m.addFunctionImport("get", "env", "get", t([i32]), i32);
+    m.addFunctionImport("materialise", "env", "materialise", t([i32]), none);
+    m.addFunctionImport("cond", "env", "cond", t([i32]), i32);
+    addMemoryHelpers(binaryen, m, layout, opts.instrument);
+    const names: string[] = [];
+    blocks.forEach((b, k) => {
+      const name = `b${k}`;
+      const fn = new FnEmitter(binaryen, m, layout, b, opts.counters?.[k] ?? -1);
+      m.addFunction(name, none, none, fn.vars, fn.emit());
+      m.addFunctionExport(name, name);
+      names.push(name);
+    });
+    const text = wantText ? m.emitText() : undefined;
+    const bin = m.emitBinary();
+    return { module: new WebAssembly.Module(bin as Uint8Array<ArrayBuffer>), bytes: bin.length, names, text };
+  } finally {
+    m.dispose();
+  }
+}
+
+/** Validate the IR of one block (tests). */
+export function validateBlock(binaryen: Binaryen, layout: CompileLayout, b: FormedBlock): boolean {
+  const m = new binaryen.Module();
+  try {
+    m.setFeatures(binaryen.Features.MVP | binaryen.Features.SignExt);
+    m.setMemory(1, 65536, null, [], false, false, "0");
+    m.addMemoryImport("0", "env", "memory");
+    const i32 = binaryen.i32,
+      none = binaryen.none,
+      t = binaryen.createType;
+    m.addFunctionImport("ld", "env", "ld", t([i32, i32, i32, i32, i32]), i32);
+    m.addFunctionImport("st", "env", "st", t([i32, i32, i32, i32, i32, i32]), none);
+    m.addFunctionImport("ldw", "env", "ldw", t([i32, i32, i32, i32, i32]), i32);
+    m.addFunctionImport("stw", "env", "stw", t([i32, i32, i32, i32]), none);
+    m.addFunctionImport("log", "env", "log", t([i32, i32, i32, i32]), none);
+    m.addFunctionImport("get", "env", "get", t([i32]), i32);
+    m.addFunctionImport("materialise", "env", "materialise", t([i32]), none);
+    m.addFunctionImport("cond", "env", "cond", t([i32]), i32);
+    addMemoryHelpers(binaryen, m, layout, false);
+    const fn = new FnEmitter(binaryen, m, layout, b, -1);
+    m.addFunction("b0", none, none, fn.vars, fn.emit());
+    return m.validate() !== 0;
+  } finally {
+    m.dispose();
+  }
+}
+
+/**
+ * Per module: the memory accesses blocks call, for sizes 1, 2 and 4 — ld (read), st (write), lw
+ * (read with write access checked; remembers the address) and sw (write to the remembered address).
+ * Each inlines the TLB fast path — segment usable, TLB entry allows the access, no page crossing —
+ * and otherwise calls the JavaScript slow path, which raises precise faults.
+ */
+function addMemoryHelpers(b: Binaryen, m: Module, L: CompileLayout, instrument: boolean): void {
+  const i32 = b.i32,
+    none = b.none,
+    t = b.createType;
+  const c = (n: number) => m.i32.const(n | 0);
+  const get = (k: number) => m.local.get(k, i32);
+  const st = (off: number) => m.i32.load(L.state + off, 4, c(0));
+  m.addGlobal("rmwHost", i32, true, c(0));
+  m.addGlobal("rmwSlow", i32, true, c(0));
+  m.addGlobal("rmwLin", i32, true, c(0));
+  // Locals after the parameters: lin, e, host.
+  const resolve = (size: number, write: boolean, seg: number, off: number, lin: number, e: number): Expr => {
+    let ok = m.i32.and(
+      m.i32.shr_u(st(write ? ST_SEGOK_W : ST_SEGOK_R), get(seg)),
+      m.i32.eq(m.i32.and(get(e), st(write ? ST_WMASK : ST_RMASK)), st(write ? ST_WOK : ST_ROK)),
+    );
+    if (size > 1) ok = m.i32.and(ok, m.i32.le_u(m.i32.and(get(lin), c(0xfff)), c(0x1000 - size)));
+    return m.block(
+      null,
+      [
+        m.local.set(lin, m.i32.add(get(off), m.i32.load(L.state + ST_SEGBASE, 4, m.i32.shl(get(seg), c(2))))),
+        m.local.set(e, m.i32.load(L.tlb, 4, m.i32.shl(m.i32.shr_u(get(lin), c(12)), c(2)))),
+        ok,
+      ],
+      i32,
+    );
+  };
+  const host = (lin: number, e: number) =>
+    m.i32.or(m.i32.and(get(e), c(-4096)), m.i32.and(get(lin), c(0xfff)));
+  const hload = (size: number, h: Expr) =>
+    size === 4 ? m.i32.load(0, 1, h) : size === 2 ? m.i32.load16_u(0, 1, h) : m.i32.load8_u(0, 1, h);
+  const hstore = (size: number, h: Expr, v: Expr) =>
+    size === 4 ? m.i32.store(0, 1, h, v) : size === 2 ? m.i32.store16(0, 1, h, v) : m.i32.store8(0, 1, h, v);
+  for (const size of [1, 2, 4]) {
+    // ld(seg, off, eip, idx) -> value; locals lin e
+    m.addFunction(
+      `ld${size}`,
+      t([i32, i32, i32, i32]),
+      i32,
+      [i32, i32],
+      m.if(
+        resolve(size, false, 0, 1, 4, 5),
+        hload(size, host(4, 5)),
+        m.call("ld", [get(0), get(1), c(size), get(2), get(3)], i32),
+      ),
+    );
+    // st(seg, off, value, eip, idx); locals lin e
+    const fastStore: Expr[] = [];
+    if (instrument) fastStore.push(m.call("log", [get(5), host(5, 6), c(size), get(2)], none));
+    fastStore.push(hstore(size, host(5, 6), get(2)));
+    m.addFunction(
+      `st${size}`,
+      t([i32, i32, i32, i32, i32]),
+      none,
+      [i32, i32],
+      m.if(
+        resolve(size, true, 0, 1, 5, 6),
+        m.block(null, fastStore),
+        m.call("st", [get(0), get(1), c(size), get(2), get(3), get(4)], none),
+      ),
+    );
+    // lw(seg, off, eip, idx) -> value, remembering where; locals lin e
+    m.addFunction(
+      `lw${size}`,
+      t([i32, i32, i32, i32]),
+      i32,
+      [i32, i32],
+      m.if(
+        resolve(size, true, 0, 1, 4, 5),
+        m.block(
+          null,
+          [
+            m.global.set("rmwSlow", c(0)),
+            m.global.set("rmwHost", host(4, 5)),
+            m.global.set("rmwLin", get(4)),
+            hload(size, m.global.get("rmwHost", i32)),
+          ],
+          i32,
+        ),
+        m.block(
+          null,
+          [m.global.set("rmwSlow", c(1)), m.call("ldw", [get(0), get(1), c(size), get(2), get(3)], i32)],
+          i32,
+        ),
+      ),
+    );
+    // sw(value, eip, idx)
+    const fastRmw: Expr[] = [];
+    if (instrument)
+      fastRmw.push(
+        m.call("log", [m.global.get("rmwLin", i32), m.global.get("rmwHost", i32), c(size), get(0)], none),
+      );
+    fastRmw.push(hstore(size, m.global.get("rmwHost", i32), get(0)));
+    m.addFunction(
+      `sw${size}`,
+      t([i32, i32, i32]),
+      none,
+      [],
+      m.if(
+        m.global.get("rmwSlow", i32),
+        m.call("stw", [c(size), get(0), get(1), get(2)], none),
+        m.block(null, fastRmw),
+      ),
+    );
+  }
+}
+
+/** Where a read-modify-write operand lives: a register, or (-1) the address the last `lw` resolved. */
+interface RmwRef {
+  reg: number;
+  size: number;
+}
+
+class FnEmitter {
+  readonly vars: number[] = [];
+  private readonly i32: number;
+  private readonly S: number;
+  private idx = 0;
+  private eip = 0;
+  private nextEip = 0;
+  /** Maximum instructions one pass through the block retires (the dispatcher's budget check). */
+  private readonly count: number;
+  private readonly loopLabel = "top";
+  private usesLoop = false;
+
+  constructor(
+    private readonly b: Binaryen,
+    private readonly m: Module,
+    L: CompileLayout,
+    private readonly block: FormedBlock,
+    private readonly counter: number,
+  ) {
+    this.i32 = b.i32;
+    this.S = L.state;
+    this.count = block.insns.length;
+  }
+
+  // --- small helpers -----------------------------------------------------------------------------------
+
+  private local(): number {
+    this.vars.push(this.i32);
+    return this.vars.length - 1;
+  }
+  private get(l: number): Expr {
+    return this.m.local.get(l, this.i32);
+  }
+  private set(l: number, e: Expr): Expr {
+    return this.m.local.set(l, e);
+  }
+  private c(n: number): Expr {
+    return this.m.i32.const(n | 0);
+  }
+  private ldState(off: number): Expr {
+    return this.m.i32.load(this.S + off, 4, this.c(0));
+  }
+  private stState(off: number, v: Expr): Expr {
+    return this.m.i32.store(this.S + off, 4, this.c(0), v);
+  }
+  private flag(slot: FlagSlot): number {
+    return ST_FLAGS + slot * 4;
+  }
+  private seq(list: Expr[], type?: number): Expr {
+    return this.m.block(null, list, type ?? this.b.none);
+  }
+
+  // --- registers --------------------------------------------------------------------------------------
+
+  private reg(size: number, r: number): Expr {
+    const m = this.m;
+    if (size === 4) return m.i32.load(this.S + ST_REGS + r * 4, 4, this.c(0));
+    if (size === 2) return m.i32.load16_u(this.S + ST_REGS + r * 4, 2, this.c(0));
+    const off = r < 4 ? r * 4 : (r - 4) * 4 + 1;
+    return m.i32.load8_u(this.S + ST_REGS + off, 1, this.c(0));
+  }
+
+  private setReg(size: number, r: number, v: Expr): Expr {
+    const m = this.m;
+    if (size === 4) return m.i32.store(this.S + ST_REGS + r * 4, 4, this.c(0), v);
+    if (size === 2) return m.i32.store16(this.S + ST_REGS + r * 4, 2, this.c(0), v);
+    const off = r < 4 ? r * 4 : (r - 4) * 4 + 1;
+    return m.i32.store8(this.S + ST_REGS + off, 1, this.c(0), v);
+  }
+
+  private trunc(v: Expr, size: number): Expr {
+    return size === 4 ? v : this.m.i32.and(v, this.c(MASK[size]));
+  }
+
+  // --- memory -----------------------------------------------------------------------------------------
+
+  private ea(i: Insn): Expr {
+    const m = this.m;
+    let e: Expr = this.c(i.disp);
+    if (i.base >= 0) e = m.i32.add(e, this.reg(4, i.base));
+    if (i.index >= 0) e = m.i32.add(e, m.i32.shl(this.reg(4, i.index), this.c(i.scale)));
+    return e;
+  }
+
+  private segOf(i: Insn): number {
+    return i.seg >= 0 ? i.seg : i.sseg;
+  }
+
+  private load(size: number, seg: number, offExpr: Expr): Expr {
+    return this.m.call(`ld${size}`, [this.c(seg), offExpr, this.c(this.eip), this.c(this.idx)], this.i32);
+  }
+
+  private store(size: number, seg: number, offExpr: Expr, valExpr: Expr): Expr {
+    // The value is computed before the address, as the interpreter does.
+    const v = this.local();
+    return this.seq([
+      this.set(v, valExpr),
+      this.m.call(
+        `st${size}`,
+        [this.c(seg), offExpr, this.get(v), this.c(this.eip), this.c(this.idx)],
+        this.b.none,
+      ),
+    ]);
+  }
+
+  /** Resolve a read-modify-write operand and load it (memory: write access checked first). */
+  private rmwLoad(
+    i: Insn,
+    spec: string,
+    size: number,
+    out: Expr[],
+    write = true,
+  ): { ref: RmwRef; value: Expr } {
+    let reg: number;
+    if (spec[0] === "E") reg = i.mod === 3 ? i.rm : -1;
+    else if (spec[0] === "G") reg = i.reg;
+    else if (spec[0] === "Z") reg = i.opreg;
+    else reg = 0; // AL / eAX
+    if (reg >= 0) return { ref: { reg, size }, value: this.reg(size, reg) };
+    if (!write) return { ref: { reg: -1, size }, value: this.readE(i, size) };
+    const v = this.local();
+    out.push(
+      this.set(
+        v,
+        this.m.call(
+          `lw${size}`,
+          [this.c(this.segOf(i)), this.ea(i), this.c(this.eip), this.c(this.idx)],
+          this.i32,
+        ),
+      ),
+    );
+    return { ref: { reg: -1, size }, value: this.get(v) };
+  }
+
+  private rmwStore(ref: RmwRef, v: Expr): Expr {
+    if (ref.reg >= 0) return this.setReg(ref.size, ref.reg, v);
+    return this.m.call(`sw${ref.size}`, [v, this.c(this.eip), this.c(this.idx)], this.b.none);
+  }
+
+  // --- operands ---------------------------------------------------------------------------------------
+
+  private readE(i: Insn, size: number): Expr {
+    if (i.mod === 3) return this.reg(size, i.rm);
+    return this.load(size, this.segOf(i), this.ea(i));
+  }
+
+  private writeE(i: Insn, size: number, v: Expr): Expr {
+    if (i.mod === 3) return this.setReg(size, i.rm, v);
+    return this.store(size, this.segOf(i), this.ea(i), v);
+  }
+
+  private operand(i: Insn, spec: string, size: number): Expr {
+    switch (spec[0]) {
+      case "E":
+        return this.readE(i, size);
+      case "G":
+        return this.reg(size, i.reg);
+      case "Z":
+        return this.reg(size, i.opreg);
+      case "I":
+        return this.c(size === 4 ? i.imm : i.imm & MASK[size]);
+      case "1":
+        return this.c(1);
+    }
+    if (spec === "AL" || spec === "eAX") return this.reg(size, 0);
+    if (spec === "CL") return this.reg(1, 1);
+    throw new Error(`JIT: no reader for operand ${spec}`);
+  }
+
+  private put(i: Insn, spec: string, size: number, v: Expr): Expr {
+    switch (spec[0]) {
+      case "E":
+        return this.writeE(i, size, v);
+      case "G":
+        return this.setReg(size, i.reg, v);
+      case "Z":
+        return this.setReg(size, i.opreg, v);
+    }
+    if (spec === "AL" || spec === "eAX") return this.setReg(size, 0, v);
+    throw new Error(`JIT: no writer for operand ${spec}`);
+  }
+
+  // --- flags ------------------------------------------------------------------------------------------
+
+  private setFlags(op: Lazy, size: number, dst: Expr, src: Expr, res: Expr, defines: number): Expr[] {
+    const out: Expr[] = [];
+    if (defines !== ARITH) out.push(this.m.call("materialise", [this.c(ARITH & ~defines)], this.b.none));
+    out.push(
+      this.stState(this.flag(FlagSlot.OP), this.c(op)),
+      this.stState(this.flag(FlagSlot.SIZE), this.c(size)),
+      this.stState(this.flag(FlagSlot.DST), dst),
+      this.stState(this.flag(FlagSlot.SRC), src),
+      this.stState(this.flag(FlagSlot.RES), res),
+      this.stState(this.flag(FlagSlot.DIRTY), this.c(defines)),
+    );
+    return out;
+  }
+
+  private logic(size: number, res: Expr): Expr[] {
+    return [
+      this.stState(this.flag(FlagSlot.OP), this.c(Lazy.LOGIC)),
+      this.stState(this.flag(FlagSlot.SIZE), this.c(size)),
+      this.stState(this.flag(FlagSlot.RES), res),
+      this.stState(this.flag(FlagSlot.DIRTY), this.c(ARITH)),
+    ];
+  }
+
+  /** LazyFlags.write(value, mask): materialise everything, then replace the masked bits. */
+  private writeFlags(value: Expr, mask: number): Expr[] {
+    const m = this.m;
+    return [
+      m.call("materialise", [this.c(ARITH)], this.b.none),
+      this.stState(
+        this.flag(FlagSlot.BITS),
+        m.i32.or(
+          m.i32.or(
+            m.i32.and(this.ldState(this.flag(FlagSlot.BITS)), this.c(~mask)),
+            m.i32.and(value, this.c(mask)),
+          ),
+          this.c(2),
+        ),
+      ),
+    ];
+  }
+
+  /**
+   * The last flag-setting instruction of this block, while its operands are still in locals: a
+   * following Jcc/SETcc/CMOVcc tests them directly instead of evaluating the lazy record.
+   */
+  private producer: { op: "sub" | "add" | "logic"; size: number; a: number; b: number; r: number } | null =
+    null;
+
+  private cond(cc: number): Expr {
+    const direct = this.directCond(cc);
+    return direct ?? this.m.call("cond", [this.c(cc)], this.i32);
+  }
+
+  private directCond(cc: number): Expr | null {
+    const p = this.producer;
+    if (p === null) return null;
+    const m = this.m;
+    const a = () => this.get(p.a),
+      b = () => this.get(p.b),
+      r = () => this.get(p.r);
+    const sext = (e: Expr) => (p.size === 4 ? e : p.size === 2 ? m.i32.extend16_s(e) : m.i32.extend8_s(e));
+    const sign = () =>
+      p.size === 4
+        ? m.i32.lt_s(r(), this.c(0))
+        : m.i32.ne(m.i32.and(r(), this.c(p.size === 2 ? 0x8000 : 0x80)), this.c(0));
+    const zero = () => m.i32.eqz(r());
+    let e: Expr | null = null;
+    const k = cc >> 1;
+    if (p.op === "sub") {
+      if (k === 0) {
+        const sb = p.size === 4 ? 0x80000000 : p.size === 2 ? 0x8000 : 0x80;
+        e = m.i32.ne(m.i32.and(m.i32.and(m.i32.xor(a(), b()), m.i32.xor(a(), r())), this.c(sb)), this.c(0));
+      } else if (k === 1) e = m.i32.lt_u(a(), b());
+      else if (k === 2) e = m.i32.eq(a(), b());
+      else if (k === 3) e = m.i32.le_u(a(), b());
+      else if (k === 4) e = sign();
+      else if (k === 6) e = m.i32.lt_s(sext(a()), sext(b()));
+      else if (k === 7) e = m.i32.le_s(sext(a()), sext(b()));
+    } else if (p.op === "logic") {
+      if (k === 0 || k === 1) e = this.c(0);
+      else if (k === 2 || k === 3) e = zero();
+      else if (k === 4 || k === 6) e = sign();
+      else if (k === 7) e = m.i32.or(zero(), sign());
+    } else {
+      if (k === 1) e = m.i32.lt_u(r(), a());
+      else if (k === 2) e = zero();
+      else if (k === 4) e = sign();
+    }
+    if (e === null) return null;
+    return cc & 1 ? m.i32.eqz(e) : e;
+  }
+
+  // --- exits --------------------------------------------------------------------------------------------
+
+  /** Leave the block at `eip` having retired `n` instructions. */
+  private exit(eip: Expr, n: number): Expr {
+    const m = this.m;
+    return this.seq([
+      this.stState(ST_EIP, eip),
+      this.stState(ST_BUDGET, m.i32.sub(this.ldState(ST_BUDGET), this.c(n))),
+      m.return(),
+    ]);
+  }
+
+  /** A branch back to the block's start: iterate in wasm while the budget allows a whole pass. */
+  private loopBack(n: number): Expr {
+    const m = this.m;
+    this.usesLoop = true;
+    return this.seq([
+      this.stState(ST_BUDGET, m.i32.sub(this.ldState(ST_BUDGET), this.c(n))),
+      m.br(
+        this.loopLabel,
+        m.i32.and(m.i32.ge_s(this.ldState(ST_BUDGET), this.c(this.count)), m.i32.eqz(this.ldState(ST_EXIT))),
+      ),
+      this.stState(ST_EIP, this.c(this.block.lin)),
+      m.return(),
+    ]);
+  }
+
+  private jumpTo(target: number, n: number): Expr {
+    return target === this.block.lin ? this.loopBack(n) : this.exit(this.c(target), n);
+  }
+
+  /** After an instruction with memory accesses: a slow path may have asked to leave. */
+  private exitCheck(): Expr {
+    return this.m.if(this.ldState(ST_EXIT), this.exit(this.c(this.nextEip), this.idx + 1));
+  }
+
+  // --- the block ------------------------------------------------------------------------------------
+
+  emit(): Expr {
+    const body: Expr[] = [];
+    if (this.counter >= 0) {
+      const m = this.m;
+      body.push(
+        m.i32.store(this.counter, 4, this.c(0), m.i32.add(m.i32.load(this.counter, 4, this.c(0)), this.c(1))),
+      );
+    }
+    let ended = false;
+    this.block.insns.forEach((bi, k) => {
+      this.idx = k;
+      this.eip = bi.eip;
+      this.nextEip = (bi.eip + bi.insn.len) | 0;
+      const i = bi.insn;
+      // Anything else that writes flags invalidates what the producer's locals say.
+      if (i.def.fw !== 0 && i.def.sem !== "alu" && i.def.sem !== "test") this.producer = null;
+      const r = this.insn(i);
+      body.push(...r.code);
+      if (r.ended) ended = true;
+      else if (r.memory) body.push(this.exitCheck());
+    });
+    if (!ended) body.push(this.exit(this.c(this.block.endEip), this.count));
+    const inner = this.seq(body);
+    return this.usesLoop ? this.m.loop(this.loopLabel, inner) : inner;
+  }
+
+  private push(size: number, v: Expr): Expr[] {
+    const m = this.m;
+    const val = this.local(),
+      sp = this.local();
+    return [
+      this.set(val, v),
+      this.set(sp, m.i32.sub(this.reg(4, 4), this.c(size))),
+      this.store(size, SEG_SS, this.get(sp), this.get(val)),
+      this.setReg(4, 4, this.get(sp)),
+    ];
+  }
+
+  /** Emit one instruction: its code, whether it left the block, whether it touched memory. */
+  private insn(i: Insn): { code: Expr[]; ended: boolean; memory: boolean } {
+    const m = this.m;
+    const d = i.def;
+    const fixed = opSize(d);
+    const s = fixed || (i.o32 ? 4 : 2);
+    const memory = i.mod !== 3 && i.modrm >= 0 && d.sem !== "lea" && d.sem !== "nop";
+    const code: Expr[] = [];
+    const n = this.idx + 1;
+    const next = this.nextEip;
+    switch (d.sem) {
+      case "nop":
+        return { code, ended: false, memory: false };
+      case "mov": {
+        const [ds, ss] = d.ops;
+        if (ds[0] === "O" || ss[0] === "O") {
+          const toMem = ds[0] === "O";
+          const size = fixed || (toMem ? specSize(ss) : specSize(ds)) || (i.o32 ? 4 : 2);
+          if (toMem) code.push(this.store(size, this.segOf(i), this.c(i.imm), this.reg(size, 0)));
+          else code.push(this.setReg(size, 0, this.load(size, this.segOf(i), this.c(i.imm))));
+          return { code, ended: false, memory: true };
+        }
+        code.push(this.put(i, ds, s, this.operand(i, ss, s)));
+        return { code, ended: false, memory };
+      }
+      case "alu": {
+        const k = ALU_INDEX[d.mn];
+        const a = this.local(),
+          b = this.local(),
+          r = this.local();
+        const { ref, value } = this.rmwLoad(i, d.ops[0], s, code, k !== 7);
+        code.push(this.set(a, value), this.set(b, this.operand(i, d.ops[1], s)));
+        const A = this.get(a),
+          B = this.get(b);
+        let rec: Expr[];
+        switch (k) {
+          case 0:
+            code.push(this.set(r, this.trunc(m.i32.add(A, B), s)));
+            rec = this.setFlags(Lazy.ADD, s, this.get(a), this.get(b), this.get(r), ARITH);
+            break;
+          case 1:
+          case 4:
+          case 6: {
+            const f = k === 1 ? m.i32.or(A, B) : k === 4 ? m.i32.and(A, B) : m.i32.xor(A, B);
+            code.push(this.set(r, f));
+            rec = this.logic(s, this.get(r));
+            break;
+          }
+          case 2:
+          case 3: {
+            const cin = this.local();
+            code.push(this.set(cin, m.i32.ne(m.call("get", [this.c(CF)], this.i32), this.c(0))));
+            const f =
+              k === 2 ? m.i32.add(m.i32.add(A, B), this.get(cin)) : m.i32.sub(m.i32.sub(A, B), this.get(cin));
+            code.push(this.set(r, this.trunc(f, s)));
+            rec = this.setFlags(
+              k === 2 ? Lazy.ADC : Lazy.SBB,
+              s,
+              this.get(a),
+              this.get(b),
+              this.get(r),
+              ARITH,
+            );
+            rec.push(this.stState(this.flag(FlagSlot.CIN), this.get(cin)));
+            break;
+          }
+          default:
+            code.push(this.set(r, this.trunc(m.i32.sub(A, B), s)));
+            rec = this.setFlags(Lazy.SUB, s, this.get(a), this.get(b), this.get(r), ARITH);
+        }
+        if (k !== 7) code.push(this.rmwStore(ref, this.get(r)));
+        code.push(...rec);
+        this.producer =
+          k === 0
+            ? { op: "add", size: s, a, b, r }
+            : k === 5 || k === 7
+              ? { op: "sub", size: s, a, b, r }
+              : k === 2 || k === 3
+                ? null
+                : { op: "logic", size: s, a, b, r };
+        return { code, ended: false, memory };
+      }
+      case "test": {
+        const r = this.local();
+        code.push(this.set(r, m.i32.and(this.operand(i, d.ops[0], s), this.operand(i, d.ops[1], s))));
+        code.push(...this.logic(s, this.get(r)));
+        this.producer = { op: "logic", size: s, a: r, b: r, r };
+        return { code, ended: false, memory };
+      }
+      case "inc":
+      case "dec": {
+        const a = this.local(),
+          r = this.local();
+        const { ref, value } = this.rmwLoad(i, d.ops[0], s, code);
+        code.push(this.set(a, value));
+        const f = d.sem === "inc" ? m.i32.add(this.get(a), this.c(1)) : m.i32.sub(this.get(a), this.c(1));
+        code.push(this.set(r, this.trunc(f, s)), this.rmwStore(ref, this.get(r)));
+        code.push(
+          ...this.setFlags(
+            d.sem === "inc" ? Lazy.INC : Lazy.DEC,
+            s,
+            this.get(a),
+            this.c(1),
+            this.get(r),
+            ARITH & ~CF,
+          ),
+        );
+        return { code, ended: false, memory };
+      }
+      case "not": {
+        const { ref, value } = this.rmwLoad(i, d.ops[0], s, code);
+        code.push(this.rmwStore(ref, this.trunc(m.i32.xor(value, this.c(-1)), s)));
+        return { code, ended: false, memory };
+      }
+      case "neg": {
+        const a = this.local(),
+          r = this.local();
+        const { ref, value } = this.rmwLoad(i, d.ops[0], s, code);
+        code.push(this.set(a, value), this.set(r, this.trunc(m.i32.sub(this.c(0), this.get(a)), s)));
+        code.push(this.rmwStore(ref, this.get(r)));
+        code.push(...this.setFlags(Lazy.SUB, s, this.c(0), this.get(a), this.get(r), ARITH));
+        return { code, ended: false, memory };
+      }
+      case "push": {
+        const size = i.o32 ? 4 : 2;
+        code.push(...this.push(size, this.operand(i, d.ops[0], size)));
+        return { code, ended: false, memory: true };
+      }
+      case "pop": {
+        const size = i.o32 ? 4 : 2;
+        const v = this.local();
+        code.push(
+          this.set(v, this.load(size, SEG_SS, this.reg(4, 4))),
+          this.setReg(4, 4, m.i32.add(this.reg(4, 4), this.c(size))),
+          this.setReg(size, i.opreg, this.get(v)),
+        );
+        return { code, ended: false, memory: true };
+      }
+      case "lea": {
+        const size = i.o32 ? 4 : 2;
+        code.push(this.setReg(size, i.reg, this.ea(i)));
+        return { code, ended: false, memory: false };
+      }
+      case "movzx": {
+        const from = specSize(d.ops[1]);
+        code.push(this.setReg(i.o32 ? 4 : 2, i.reg, this.readE(i, from)));
+        return { code, ended: false, memory };
+      }
+      case "movsx": {
+        const from = specSize(d.ops[1]);
+        const v = from === 1 ? m.i32.extend8_s(this.readE(i, from)) : m.i32.extend16_s(this.readE(i, from));
+        code.push(this.setReg(i.o32 ? 4 : 2, i.reg, v));
+        return { code, ended: false, memory };
+      }
+      case "xchg": {
+        const a = this.local(),
+          b = this.local();
+        const ra = this.rmwLoad(i, d.ops[0], s, code);
+        code.push(this.set(a, ra.value));
+        const rb = this.rmwLoad(i, d.ops[1], s, code);
+        code.push(this.set(b, rb.value));
+        code.push(this.rmwStore(ra.ref, this.get(b)), this.rmwStore(rb.ref, this.get(a)));
+        return { code, ended: false, memory };
+      }
+      case "cbw":
+        if (i.o32) code.push(this.setReg(4, 0, m.i32.extend16_s(this.reg(4, 0))));
+        else code.push(this.setReg(2, 0, m.i32.extend8_s(this.reg(1, 0))));
+        return { code, ended: false, memory: false };
+      case "cwd":
+        if (i.o32) code.push(this.setReg(4, 2, m.i32.shr_s(this.reg(4, 0), this.c(31))));
+        else code.push(this.setReg(2, 2, m.i32.shr_s(m.i32.extend16_s(this.reg(2, 0)), this.c(31))));
+        return { code, ended: false, memory: false };
+      case "cmov": {
+        const size = i.o32 ? 4 : 2;
+        const v = this.local();
+        code.push(this.set(v, this.readE(i, size)));
+        code.push(m.if(this.cond(d.code & 0xf), this.setReg(size, i.reg, this.get(v))));
+        return { code, ended: false, memory };
+      }
+      case "setcc":
+        code.push(this.writeE(i, 1, this.cond(d.code & 0xf)));
+        return { code, ended: false, memory };
+      case "leave": {
+        const size = i.o32 ? 4 : 2;
+        const v = this.local();
+        code.push(
+          this.set(v, this.load(size, SEG_SS, this.reg(4, 5))),
+          this.setReg(4, 4, m.i32.add(this.reg(4, 5), this.c(size))),
+          this.setReg(size, 5, this.get(v)),
+        );
+        return { code, ended: false, memory: true };
+      }
+      case "imul2":
+      case "imul3": {
+        const size = i.o32 ? 4 : 2;
+        const x = this.local(),
+          y = this.local(),
+          lo = this.local(),
+          ovf = this.local();
+        if (d.sem === "imul2")
+          code.push(this.set(x, this.reg(size, i.reg)), this.set(y, this.readE(i, size)));
+        else code.push(this.set(x, this.readE(i, size)), this.set(y, this.operand(i, d.ops[2], size)));
+        if (size === 4) {
+          const p = m.i64.mul(m.i64.extend_s(this.get(x)), m.i64.extend_s(this.get(y)));
+          const p64 = this.vars.push(this.b.i64) - 1;
+          code.push(
+            m.local.set(p64, p),
+            this.set(lo, m.i32.wrap(m.local.get(p64, this.b.i64))),
+            this.set(ovf, m.i64.ne(m.local.get(p64, this.b.i64), m.i64.extend_s(this.get(lo)))),
+          );
+        } else {
+          const r = this.local();
+          code.push(
+            this.set(r, m.i32.mul(m.i32.extend16_s(this.get(x)), m.i32.extend16_s(this.get(y)))),
+            this.set(lo, m.i32.and(this.get(r), this.c(0xffff))),
+            this.set(ovf, m.i32.ne(this.get(r), m.i32.extend16_s(this.get(r)))),
+          );
+        }
+        code.push(this.setReg(size, i.reg, this.get(lo)));
+        code.push(...this.logic(size, this.get(lo)));
+        code.push(...this.writeFlags(m.select(this.get(ovf), this.c(CF | OF), this.c(0)), CF | OF));
+        return { code, ended: false, memory };
+      }
+      case "bswap": {
+        const v = this.reg(4, i.opreg);
+        const r = i.o32
+          ? m.i32.or(
+              m.i32.or(
+                m.i32.shl(v, this.c(24)),
+                m.i32.shl(m.i32.and(this.reg(4, i.opreg), this.c(0xff00)), this.c(8)),
+              ),
+              m.i32.or(
+                m.i32.and(m.i32.shr_u(this.reg(4, i.opreg), this.c(8)), this.c(0xff00)),
+                m.i32.shr_u(this.reg(4, i.opreg), this.c(24)),
+              ),
+            )
+          : m.i32.and(v, this.c(0xffff0000));
+        code.push(this.setReg(4, i.opreg, r));
+        return { code, ended: false, memory: false };
+      }
+      case "clc":
+        code.push(...this.writeFlags(this.c(0), CF));
+        return { code, ended: false, memory: false };
+      case "stc":
+        code.push(...this.writeFlags(this.c(CF), CF));
+        return { code, ended: false, memory: false };
+      case "cmc": {
+        const v = this.local();
+        code.push(this.set(v, m.i32.xor(m.call("get", [this.c(CF)], this.i32), this.c(CF))));
+        code.push(...this.writeFlags(this.get(v), CF));
+        return { code, ended: false, memory: false };
+      }
+      case "cld":
+        code.push(...this.writeFlags(this.c(0), DF));
+        return { code, ended: false, memory: false };
+      case "std":
+        code.push(...this.writeFlags(this.c(DF), DF));
+        return { code, ended: false, memory: false };
+      case "shift":
+        return { code: this.shift(i, code), ended: false, memory };
+      // --- control transfer (these end the block or leave through a side exit) ---
+      case "jcc": {
+        const cc = d.code & 0xf;
+        const target = (next + i.imm) | 0;
+        code.push(m.if(this.cond(cc), this.jumpTo(target, n)));
+        return { code, ended: false, memory: false };
+      }
+      case "jmp":
+        code.push(this.jumpTo((next + i.imm) | 0, n));
+        return { code, ended: true, memory: false };
+      case "call":
+        code.push(...this.push(4, this.c(next)), this.exit(this.c((next + i.imm) | 0), n));
+        return { code, ended: true, memory: true };
+      case "call_ind": {
+        const t = this.local();
+        code.push(this.set(t, this.readE(i, 4)), ...this.push(4, this.c(next)), this.exit(this.get(t), n));
+        return { code, ended: true, memory: true };
+      }
+      case "jmp_ind":
+        code.push(this.exit(this.readE(i, 4), n));
+        return { code, ended: true, memory };
+      case "ret": {
+        const t = this.local();
+        const extra = d.ops.length > 0 ? i.imm & 0xffff : 0;
+        code.push(
+          this.set(t, this.load(4, SEG_SS, this.reg(4, 4))),
+          this.setReg(4, 4, m.i32.add(this.reg(4, 4), this.c(4 + extra))),
+          this.exit(this.get(t), n),
+        );
+        return { code, ended: true, memory: true };
+      }
+    }
+    throw new Error(`JIT: no emitter for ${d.mn} (${d.sem})`);
+  }
+
+  /** SHL/SAL/SHR/SAR with a 32-bit operand (blocks.ts admits no other shift form). */
+  private shift(i: Insn, code: Expr[]): Expr[] {
+    const m = this.m;
+    const d = i.def;
+    const cnt = this.local(),
+      a = this.local(),
+      r = this.local(),
+      cf = this.local(),
+      of = this.local();
+    const { ref, value } = this.rmwLoad(i, d.ops[0], 4, code);
+    code.push(this.set(a, value));
+    code.push(this.set(cnt, m.i32.and(this.operand(i, d.ops[1], 1), this.c(0x1f))));
+    const A = () => this.get(a);
+    const N = () => this.get(cnt);
+    const body: Expr[] = [];
+    if (d.mn === "SHR") {
+      body.push(
+        this.set(r, m.i32.shr_u(A(), N())),
+        this.set(cf, m.i32.and(m.i32.shr_u(A(), m.i32.sub(N(), this.c(1))), this.c(1))),
+        this.set(of, m.i32.shr_u(A(), this.c(31))),
+      );
+    } else if (d.mn === "SAR") {
+      body.push(
+        this.set(r, m.i32.shr_s(A(), N())),
+        this.set(cf, m.i32.and(m.i32.shr_s(A(), m.i32.sub(N(), this.c(1))), this.c(1))),
+        this.set(of, this.c(0)),
+      );
+    } else {
+      body.push(
+        this.set(r, m.i32.shl(A(), N())),
+        this.set(cf, m.i32.and(m.i32.shr_u(A(), m.i32.sub(this.c(32), N())), this.c(1))),
+        this.set(of, m.i32.xor(m.i32.shr_u(this.get(r), this.c(31)), this.get(cf))),
+      );
+    }
+    body.push(this.rmwStore(ref, this.get(r)));
+    body.push(...this.setFlags(Lazy.LOGIC, 4, this.c(0), this.c(0), this.get(r), SF | ZF | PF));
+    body.push(
+      this.stState(
+        this.flag(FlagSlot.BITS),
+        m.i32.or(
+          m.i32.and(this.ldState(this.flag(FlagSlot.BITS)), this.c(~(CF | OF | AF))),
+          m.i32.or(this.get(cf), m.i32.shl(this.get(of), this.c(11))),
+        ),
+      ),
+    );
+    code.push(m.if(N(), this.seq(body)));
+    return code;
+  }
+}
