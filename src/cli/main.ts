@@ -146,7 +146,12 @@ export function bootFromOptions(o: RunOptions): { machine: Machine; ready?: stri
     deterministic: o.deterministic,
     disk: image?.files.disk,
     mode: o.mode as Mode,
-    jit: o.jit === "off" ? false : o.jit === "lockstep" ? { lockstep: true, throwOnMismatch: true } : true,
+    jit:
+      o.jit === "off"
+        ? false
+        : o.jit === "lockstep"
+          ? { lockstep: true, throwOnMismatch: true, threshold: 20, batch: 16 }
+          : true,
   });
   let kernel: Uint8Array,
     kernelName: string,
