@@ -50,7 +50,7 @@ const COMPILED_SEMS = new Set([
 ]);
 
 const CONTROL = new Set(["jcc", "jmp", "jmp_ind", "call", "call_ind", "ret"]);
-const SHIFTS = new Set(["SHL", "SAL", "SHR", "SAR"]);
+const SHIFTS = new Set(["SHL", "SAL", "SHR", "SAR", "ROL", "ROR"]);
 
 /**
  * Why an instruction is not compiled (null when it is). Everything listed here runs in the

@@ -906,7 +906,7 @@ class FnEmitter {
     throw new Error(`JIT: no emitter for ${d.mn} (${d.sem})`);
   }
 
-  /** SHL/SAL/SHR/SAR with a 32-bit operand (blocks.ts admits no other shift form). */
+  /** SHL/SAL/SHR/SAR/ROL/ROR with a 32-bit operand (blocks.ts admits no other shift form). */
   private shift(i: Insn, code: Expr[]): Expr[] {
     const m = this.m;
     const d = i.def;
@@ -921,6 +921,26 @@ class FnEmitter {
     const A = () => this.get(a);
     const N = () => this.get(cnt);
     const body: Expr[] = [];
+    if (d.mn === "ROL" || d.mn === "ROR") {
+      // Rotates change only CF and OF, written through LazyFlags.write (which materialises the rest).
+      const left = d.mn === "ROL";
+      body.push(this.set(r, left ? m.i32.rotl(A(), N()) : m.i32.rotr(A(), N())));
+      if (left) {
+        body.push(
+          this.set(cf, m.i32.and(this.get(r), this.c(1))),
+          this.set(of, m.i32.xor(m.i32.shr_u(this.get(r), this.c(31)), this.get(cf))),
+        );
+      } else {
+        body.push(
+          this.set(cf, m.i32.shr_u(this.get(r), this.c(31))),
+          this.set(of, m.i32.xor(this.get(cf), m.i32.and(m.i32.shr_u(this.get(r), this.c(30)), this.c(1)))),
+        );
+      }
+      body.push(this.rmwStore(ref, this.get(r)));
+      body.push(...this.writeFlags(m.i32.or(this.get(cf), m.i32.shl(this.get(of), this.c(11))), CF | OF));
+      code.push(m.if(N(), this.seq(body)));
+      return code;
+    }
     if (d.mn === "SHR") {
       body.push(
         this.set(r, m.i32.shr_u(A(), N())),

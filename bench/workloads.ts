@@ -1,0 +1,30 @@
+// CPU-bound guest workloads shared by the interpreter and JIT benchmarks.
+
+const hex = (s: string) =>
+  new Uint8Array(
+    s
+      .replace(/\s+/g, "")
+      .match(/../g)!
+      .map((b) => parseInt(b, 16)),
+  );
+
+/** Workloads: flat 32-bit code at CPL 0 with paging on, looping forever. */
+export const WORKLOADS: Record<string, { code: Uint8Array; what: string }> = {
+  alu: {
+    what: "add/xor/rol/lea/dec/jnz register loop",
+    // mov ecx,-1; xor eax,eax; L: add eax,ecx; xor edx,eax; rol eax,3; lea ebx,[edx+ecx+1]; dec ecx; jnz L
+    code: hex("b9ffffffff 31c0 01c8 31c2 c1c003 8d5c0a01 49 75f2"),
+  },
+  memory: {
+    what: "checksum loop: add/adc loads, a store per iteration (64 KiB buffer)",
+    // s: mov esi,0x200000; mov ecx,0x4000; L: add eax,[esi]; adc edx,[esi+4]; mov [esi+8],eax;
+    //    add esi,4; dec ecx; jnz L; jmp s
+    code: hex("be00002000 b900400000 0306 135604 894608 83c604 49 75f2 ebe6"),
+  },
+  calls: {
+    what: "call/ret with a stack frame, push/pop, imul",
+    // s: mov ecx,4096; L: call F; dec ecx; jnz L; jmp s; nop;
+    // F: push ebp; mov ebp,esp; mov eax,[ebp+8]; imul eax,ecx; pop ebp; ret
+    code: hex("b900100000 e806000000 49 75f8 ebf1 90 55 89e5 8b4508 0fafc1 5d c3"),
+  },
+};
