@@ -55,6 +55,7 @@ export default defineConfig({
       ? `npx vite build && npx vite preview --port ${PORT} --strictPort`
       : `npx vite --port ${PORT} --strictPort`,
     url: `http://127.0.0.1:${PORT}/`,
+    env: { VITE_NO_HMR: "1" },
     reuseExistingServer: !process.env.CI,
     timeout: 120_000,
     stdout: "ignore",

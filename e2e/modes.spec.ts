@@ -4,7 +4,9 @@
 import { expect, test, type Page } from "@playwright/test";
 
 async function runTestKernel(page: Page, mode: string) {
-  await page.locator("#mode").selectOption(mode);
+  // HW without EPT is the HW mode with the EPT switch off.
+  await page.locator("#mode").selectOption(mode === "hw-noept" ? "hw" : mode);
+  if (mode.startsWith("hw")) await page.locator("#ept").setChecked(mode === "hw");
   await page.locator("#start").click();
   await expect
     .poll(() => page.evaluate(() => window.virtlab.serialText()), { timeout: 30_000 })
@@ -17,7 +19,7 @@ test("the mode selector runs the guest under the chosen design", async ({ page }
   page.on("pageerror", (e) => errors.push(e.message));
   await page.goto("/");
   await expect(page.locator("#image")).toBeEnabled();
-  await expect(page.locator("#mode option")).toHaveCount(5);
+  await expect(page.locator("#mode option")).toHaveCount(4);
 
   const hw = await runTestKernel(page, "hw");
   expect(hw.machine?.mode).toBe("hw");

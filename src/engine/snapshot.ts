@@ -532,6 +532,10 @@ async function verify(bytes: Uint8Array): Promise<{ info: SnapshotInfo; payload:
     throw new SnapshotError(`the snapshot is truncated: ${bytes.length} bytes is shorter than its header`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = dv.getUint32(16, true);
+  if (version > SNAPSHOT_VERSION + 1000)
+    throw new SnapshotError(
+      `the snapshot is corrupt: its header is damaged (format version ${version} is impossible)`,
+    );
   if (version !== SNAPSHOT_VERSION)
     throw new SnapshotError(
       `the snapshot has format version ${version}; this VirtLab reads version ${SNAPSHOT_VERSION} ` +

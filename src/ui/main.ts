@@ -1,6 +1,7 @@
-// The page: image picker and machine controls, a status line, and the serial console in xterm.js.
+// The page: image picker and machine controls, the serial console (xterm.js) and the VGA text screen,
+// live counters and charts, and the tools (snapshots, compare modes, JIT explorer, page walks).
 // It owns no machine: everything goes through the typed message API in ./protocol.ts to the engine
-// Worker (./worker.ts).
+// Worker (./worker.ts), via EngineClient.
 
 import type { Mode } from "../engine/machine.ts";
 import { Terminal, type ITheme } from "@xterm/xterm";
@@ -8,15 +9,11 @@ import { FitAddon } from "@xterm/addon-fit";
 import "@xterm/xterm/css/xterm.css";
 import "./style.css";
 import { AutomationProxy } from "../automation/browser.ts";
-import type {
-  ErrorMessage,
-  ImageInfo,
-  PageToWorker,
-  RunState,
-  StatsMessage,
-  VirtLabHook,
-  WorkerToPage,
-} from "./protocol.ts";
+import type { ErrorMessage, ImageInfo, RunState, VirtLabHook, WorkerToPage } from "./protocol.ts";
+import { EngineClient } from "./engine-client.ts";
+import { VgaScreen } from "./screen.ts";
+import { CountersView } from "./counters.ts";
+import { ComparePanel, JitPanel, SnapshotsPanel, WalkPanel, type ToolHost } from "./tools.ts";
 
 declare global {
   interface Window {
@@ -40,6 +37,13 @@ const ui = {
   imageDesc: $<HTMLParagraphElement>("image-desc"),
   memory: $<HTMLSelectElement>("memory"),
   mode: $<HTMLSelectElement>("mode"),
+  ept: $<HTMLInputElement>("ept"),
+  theme: $<HTMLButtonElement>("theme"),
+  tabSerial: $<HTMLButtonElement>("tab-serial"),
+  tabVga: $<HTMLButtonElement>("tab-vga"),
+  vga: $<HTMLDivElement>("vga"),
+  counters: $<HTMLDivElement>("counters"),
+  note: $<HTMLSpanElement>("note"),
   deterministic: $<HTMLInputElement>("deterministic"),
   start: $<HTMLButtonElement>("start"),
   pause: $<HTMLButtonElement>("pause"),
@@ -58,50 +62,6 @@ const ui = {
 };
 
 // ---- the engine worker ----------------------------------------------------------------------------
-
-/** The Worker behind a typed post/receive pair; a crashed worker is replaced on the next boot. */
-class Engine {
-  private worker: Worker | null = null;
-  private statsWaiters: { resolve: (m: StatsMessage) => void; reject: (e: Error) => void }[] = [];
-
-  constructor(private readonly onMessage: (msg: WorkerToPage) => void) {}
-
-  post(msg: PageToWorker): void {
-    if (!this.worker) this.worker = this.spawn();
-    this.worker.postMessage(msg);
-  }
-
-  stats(): Promise<StatsMessage> {
-    return new Promise((resolve, reject) => {
-      this.statsWaiters.push({ resolve, reject });
-      this.post({ type: "stats" });
-    });
-  }
-
-  private spawn(): Worker {
-    const w = new Worker(new URL("./worker.ts", import.meta.url), { type: "module", name: "virtlab-engine" });
-    w.onmessage = (ev: MessageEvent<WorkerToPage>) => {
-      if (ev.data.type === "stats") this.statsWaiters.shift()?.resolve(ev.data);
-      this.onMessage(ev.data);
-    };
-    w.onerror = (ev: ErrorEvent) => {
-      ev.preventDefault();
-      this.worker?.terminate();
-      this.worker = null;
-      const message = `the engine worker failed: ${ev.message || "it could not be loaded"}`;
-      for (const w of this.statsWaiters) w.reject(new Error(message));
-      this.statsWaiters = [];
-      vm.failAll(message);
-      this.onMessage({
-        type: "error",
-        kind: "internal",
-        message,
-      });
-      this.onMessage({ type: "state", state: "idle", image: null, instructions: 0, mips: 0 });
-    };
-    return w;
-  }
-}
 
 // ---- terminal -------------------------------------------------------------------------------------
 
@@ -151,6 +111,7 @@ function note(text: string): void {
 let state: RunState = "idle";
 let serialText = "";
 let images: ImageInfo[] = [];
+let currentImage: string | null = null;
 
 function showError(title: string, message: string, cpuState?: string): void {
   ui.errorTitle.textContent = title;
@@ -218,6 +179,7 @@ function onMessage(msg: WorkerToPage): void {
       return;
     case "state":
       setState(msg.state, msg.image, msg.instructions, msg.mips);
+      currentImage = msg.image;
       return;
     case "error":
       showError(errorTitle(msg), msg.message);
@@ -236,14 +198,21 @@ function onMessage(msg: WorkerToPage): void {
       note(`guest reset: ${msg.reason}`);
       return;
     case "stats":
-      return; // answered through Engine.stats()
+      counters.update(msg);
+      return;
+    case "screen":
+      vga.draw(msg.screen);
+      return;
+    case "toolReply":
+    case "progress":
+      return; // answered through EngineClient.tool()
     case "automationReply":
       vm.receive(msg);
       return;
   }
 }
 
-const engine = new Engine(onMessage);
+const engine = new EngineClient(onMessage, {}, (message) => vm.failAll(message));
 /** The automation API (docs/automation.md), forwarded to the engine Worker. */
 const vm = new AutomationProxy((msg) => engine.post(msg));
 
@@ -263,8 +232,10 @@ ui.form.addEventListener("submit", (ev) => {
     image: ui.image.value || DEFAULT_IMAGE,
     memoryMiB: Number(ui.memory.value),
     deterministic: ui.deterministic.checked,
-    mode: ui.mode.value as Mode,
+    mode: selectedMode(),
   });
+  counters.reset();
+  vga.clear();
   term.focus();
 });
 
@@ -280,6 +251,111 @@ ui.reset.addEventListener("click", () => {
 });
 
 ui.image.addEventListener("change", describeImage);
+
+/** The mode selector plus the EPT switch: HW without EPT is first-generation VT-x (shadow paging). */
+function selectedMode(): Mode {
+  const m = ui.mode.value as Mode;
+  return m === "hw" && !ui.ept.checked ? "hw-noept" : m;
+}
+ui.mode.addEventListener("change", () => {
+  ui.ept.disabled = ui.mode.value !== "hw";
+});
+ui.ept.disabled = ui.mode.value !== "hw";
+
+// ---- VGA screen, console tabs and focus -------------------------------------------------------------
+
+const vga = new VgaScreen(ui.vga, (code, down) => engine.post({ type: "key", code, down }));
+
+function showConsole(which: "serial" | "vga"): void {
+  const serial = which === "serial";
+  ui.tabSerial.setAttribute("aria-selected", String(serial));
+  ui.tabVga.setAttribute("aria-selected", String(!serial));
+  ui.terminal.hidden = !serial;
+  ui.vga.hidden = serial;
+  $("focus-hint").textContent = serial
+    ? "Click the console to type into the guest's serial port."
+    : "Click the screen to type on the guest's keyboard (tty1); Shift+Esc leaves.";
+  if (serial) {
+    refit();
+    term.focus();
+  } else vga.canvas.focus();
+}
+ui.tabSerial.addEventListener("click", () => showConsole("serial"));
+ui.tabVga.addEventListener("click", () => showConsole("vga"));
+
+// ---- counters -----------------------------------------------------------------------------------
+
+const counters = new CountersView(ui.counters);
+setInterval(() => {
+  if (state === "running" || state === "halted" || state === "paused")
+    engine.stats().catch(() => {
+      // The Worker died: its error is already shown.
+    });
+}, 1000);
+
+// ---- tools ------------------------------------------------------------------------------------------
+
+let noteTimer: ReturnType<typeof setTimeout> | null = null;
+const toolHost: ToolHost = {
+  engine,
+  error: (title, message) => showError(title, message),
+  info: (message) => {
+    ui.note.textContent = message;
+    if (noteTimer) clearTimeout(noteTimer);
+    noteTimer = setTimeout(() => (ui.note.textContent = ""), 6000);
+  },
+  currentImage: () => currentImage,
+  restored: () => {
+    clearError();
+    term.reset();
+    serialText = "";
+    counters.reset();
+    vga.clear();
+  },
+};
+new SnapshotsPanel($("tool-snapshots"), toolHost);
+new ComparePanel($("tool-compare"), toolHost);
+new JitPanel($("tool-jit"), toolHost);
+new WalkPanel($("tool-walk"), toolHost);
+for (const tab of document.querySelectorAll<HTMLButtonElement>(".tools [role=tab]")) {
+  tab.addEventListener("click", () => {
+    for (const t of document.querySelectorAll<HTMLButtonElement>(".tools [role=tab]"))
+      t.setAttribute("aria-selected", String(t === tab));
+    for (const p of document.querySelectorAll<HTMLElement>(".tools .tool"))
+      p.hidden = p.id !== `tool-${tab.dataset.tool}`;
+  });
+}
+
+// ---- theme ------------------------------------------------------------------------------------------
+
+const THEMES = ["auto", "light", "dark"] as const;
+function applyTheme(t: (typeof THEMES)[number]): void {
+  if (t === "auto") delete document.documentElement.dataset.theme;
+  else document.documentElement.dataset.theme = t;
+  ui.theme.textContent = `Theme: ${t}`;
+  term.options.theme = terminalTheme();
+  try {
+    localStorage.setItem("virtlab-theme", t);
+  } catch {
+    // Storage may be disabled; the theme still applies for this visit.
+  }
+}
+ui.theme.addEventListener("click", () => {
+  const cur = (document.documentElement.dataset.theme ?? "auto") as (typeof THEMES)[number];
+  applyTheme(THEMES[(THEMES.indexOf(cur) + 1) % THEMES.length]);
+});
+try {
+  const saved = localStorage.getItem("virtlab-theme") as (typeof THEMES)[number] | null;
+  if (saved && THEMES.includes(saved)) applyTheme(saved);
+} catch {
+  // No storage: follow the system.
+}
+
+// Never a blank page: anything that escapes is shown in the banner.
+window.addEventListener("error", (e) => showError("Page error", e.message));
+window.addEventListener("unhandledrejection", (e) =>
+  showError("Page error", e.reason instanceof Error ? e.reason.message : String(e.reason)),
+);
 ui.errorClose.addEventListener("click", clearError);
 term.onData(send);
 
@@ -288,6 +364,7 @@ window.virtlab = {
   state: () => state,
   send,
   stats: () => engine.stats(),
+  screenText: () => vga.text(),
   vm,
 };
 

@@ -6,6 +6,11 @@
 
 import type { Mode } from "../engine/machine.ts";
 import type { MachineStats } from "../engine/stats.ts";
+import type { TextScreen } from "../engine/devices/vga.ts";
+import type { SnapshotInfo } from "../engine/snapshot.ts";
+import type { CompareResult } from "../engine/compare.ts";
+import type { WalkExplanation } from "../engine/mmu/walk-explain.ts";
+import type { BlockDescription, HotBlock, JitStats } from "../jit/jit.ts";
 import type { AutomationCall, AutomationReply } from "../automation/rpc.ts";
 import type { VirtLabVM } from "../automation/types.ts";
 
@@ -56,6 +61,49 @@ export interface StatsRequest {
   type: "stats";
 }
 
+/** A key pressed or released on the VGA screen (KeyboardEvent.code), for the i8042 keyboard. */
+export interface KeyRequest {
+  type: "key";
+  code: string;
+  down: boolean;
+}
+
+/**
+ * The page's tools, each answered by one `toolReply` with the same `id` (and `progress` messages on
+ * the way for long ones).
+ * - saveSnapshot: the whole machine (src/engine/snapshot.ts); `meta` is stored in the snapshot
+ * - restoreSnapshot: replace the current machine with the snapshot's (hash-checked first)
+ * - inspectSnapshot: check a file's hash and read its info without restoring it
+ * - compare: run a workload in every mode (src/engine/compare.ts); the current machine is paused
+ * - hotBlocks / describeBlock: the JIT explorer (machine.jit)
+ * - walk: the page-walk visualizer for a guest-virtual address (src/engine/mmu/walk-explain.ts)
+ */
+export type ToolCall =
+  | { tool: "saveSnapshot"; meta?: Record<string, unknown> }
+  | { tool: "restoreSnapshot"; bytes: Uint8Array }
+  | { tool: "inspectSnapshot"; bytes: Uint8Array }
+  | { tool: "compare"; image: string; workload: string; ops?: number }
+  | { tool: "hotBlocks"; limit: number }
+  | { tool: "describeBlock"; id: number }
+  | { tool: "walk"; address: number };
+
+/** What each tool answers with. */
+export interface ToolResults {
+  saveSnapshot: { bytes: Uint8Array; info: SnapshotInfo };
+  restoreSnapshot: SnapshotInfo;
+  inspectSnapshot: SnapshotInfo;
+  compare: CompareResult;
+  hotBlocks: HotBlock[];
+  describeBlock: BlockDescription | null;
+  walk: WalkExplanation;
+}
+
+export interface ToolRequest {
+  type: "tool";
+  id: number;
+  call: ToolCall;
+}
+
 export type PageToWorker =
   | ListImagesRequest
   | BootRequest
@@ -64,6 +112,8 @@ export type PageToWorker =
   | ResumeRequest
   | ResetRequest
   | StatsRequest
+  | KeyRequest
+  | ToolRequest
   | AutomationCall;
 
 // ---- worker → page ------------------------------------------------------------------------------
@@ -160,6 +210,30 @@ export interface StatsMessage {
   /** The engine's counters, or null when there is no machine. */
   machine: MachineStats | null;
   host: HostStats;
+  /** The JIT's statistics when the machine has a JIT (machine.jit.stats()). */
+  jit?: JitStats | null;
+}
+
+/** A tool's answer: `value` (see ToolResults) or a readable `error`. */
+export interface ToolReply {
+  type: "toolReply";
+  id: number;
+  ok: boolean;
+  value?: unknown;
+  error?: string;
+}
+
+/** Progress of a long tool call (compare). */
+export interface ProgressMessage {
+  type: "progress";
+  id: number;
+  message: string;
+}
+
+/** The VGA text screen, sent when it changed (at most every 250 ms). */
+export interface ScreenMessage {
+  type: "screen";
+  screen: TextScreen;
 }
 
 export type WorkerToPage =
@@ -170,6 +244,9 @@ export type WorkerToPage =
   | ResetMessage
   | PanicMessage
   | StatsMessage
+  | ToolReply
+  | ProgressMessage
+  | ScreenMessage
   | AutomationReply;
 
 // ---- the page's automation hook (window.virtlab) ------------------------------------------------
@@ -184,6 +261,8 @@ export interface VirtLabHook {
   send(text: string): void;
   /** The counters (a `stats` round trip to the worker). */
   stats(): Promise<StatsMessage>;
+  /** The VGA text screen as last drawn in the page (rows joined with newlines). */
+  screenText(): string;
   /** The automation API (src/automation/types.ts, docs/automation.md), served by the engine Worker. */
   vm: VirtLabVM;
 }

@@ -16,11 +16,33 @@ import {
 } from "../engine/boot/manifest.ts";
 import { ImageError } from "../engine/boot/errors.ts";
 import { collectStats } from "../engine/stats.ts";
-import type { BootRequest, HostStats, PageToWorker, RunState, WorkerToPage } from "./protocol.ts";
+import type {
+  BootRequest,
+  HostStats,
+  PageToWorker,
+  RunState,
+  ToolCall,
+  ToolResults,
+  WorkerToPage,
+} from "./protocol.ts";
+import { loadSnapshot, saveSnapshot, inspectSnapshot } from "../engine/snapshot.ts";
+import { compare } from "../engine/compare.ts";
+import { explainWalk } from "../engine/mmu/walk-explain.ts";
+import { disassemble } from "../engine/cpu/disasm.ts";
+import type { OpcodeDef } from "../engine/cpu/opcodes.ts";
 import { createWorkerAutomation } from "../automation/worker-rpc.ts";
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
-const IMAGES_URL = new URL(`${import.meta.env.BASE_URL}images/`, scope.location.origin);
+/**
+ * Where images/manifest.json lives: the page's own site, or — for the embeddable widget, whose
+ * Worker may be started from another site's page — the URL the host passed in the Worker's name
+ * ("virtlab-engine <images URL>").
+ */
+const IMAGES_URL = (() => {
+  const named = /^virtlab-engine (\S+)$/.exec(scope.name ?? "");
+  if (named) return new URL(named[1]);
+  return new URL(`${import.meta.env.BASE_URL}images/`, scope.location.origin);
+})();
 
 /** Wall-clock length of one run slice before yielding to the event loop. */
 const SLICE_MS = 12;
@@ -128,7 +150,8 @@ async function loadImage(name: string): Promise<LoadedImage> {
 
 interface Session {
   request: BootRequest;
-  image: LoadedImage;
+  /** The image's files (null for a machine restored from a snapshot: reset fetches them). */
+  image: LoadedImage | null;
   machine: Machine;
   decoder: TextDecoder;
   serialOut: number[];
@@ -176,6 +199,7 @@ function reportState(periodic = false): void {
   }
   lastState = state;
   lastStatePost = now;
+  reportScreen();
   post({
     type: "state",
     state,
@@ -183,6 +207,21 @@ function reportState(periodic = false): void {
     instructions: session?.machine.cpu.icount ?? 0,
     mips: session?.mips ?? 0,
   });
+}
+
+let lastScreen = "";
+
+/** Post the VGA text screen if it changed since the last post. */
+function reportScreen(): void {
+  const m = session?.machine;
+  if (!m) return;
+  const screen = m.vga.textScreen();
+  let attrs = 0;
+  for (let k = 0; k < screen.attrs.length; k++) attrs = (Math.imul(attrs, 31) + screen.attrs[k]) | 0;
+  const key = `${screen.chars.join("")}|${attrs}|${JSON.stringify(screen.cursor)}`;
+  if (key === lastScreen) return;
+  lastScreen = key;
+  post({ type: "screen", screen });
 }
 
 setInterval(() => {
@@ -261,6 +300,12 @@ function start(request: BootRequest, image: LoadedImage): void {
     disk: image.files.get("disk")?.bytes,
     mode: request.mode ?? "native",
   });
+  BOOTERS[image.entry.boot]!(machine, image);
+  adopt(request, image, machine);
+}
+
+/** Make `machine` the running session (a fresh boot or a restored snapshot). */
+function adopt(request: BootRequest, image: LoadedImage | null, machine: Machine): void {
   const s: Session = {
     request,
     image,
@@ -284,8 +329,8 @@ function start(request: BootRequest, image: LoadedImage): void {
       else post({ type: "reset", reason: e.reason, state: e.state });
     }
   });
-  BOOTERS[image.entry.boot]!(machine, image);
   session = s;
+  lastScreen = "";
   reportState();
   schedule(0);
 }
@@ -326,6 +371,10 @@ function reset(): void {
     post({ type: "error", kind: "request", message: "nothing to reset: start a machine first" });
     return;
   }
+  if (!s.image) {
+    void boot(s.request); // restored from a snapshot: fetch the image again
+    return;
+  }
   ++generation;
   session = null;
   try {
@@ -349,6 +398,87 @@ const automation = createWorkerAutomation({
     reportState();
   },
 });
+
+// ---- tools: snapshots, compare, JIT explorer, page walks --------------------------------------------
+
+function needMachine(what: string): Session {
+  if (!session) throw new Error(`${what} needs a machine: start one first`);
+  return session;
+}
+
+/** What a BT translation makes of a sensitive or privileged instruction. */
+function calloutOf(d: OpcodeDef): string | undefined {
+  if (d.cls === "innocuous") return undefined;
+  return `VMM callout (${d.cls}${d.why ? `: ${d.why}` : ""})`;
+}
+
+async function runTool(id: number, call: ToolCall): Promise<ToolResults[ToolCall["tool"]]> {
+  switch (call.tool) {
+    case "saveSnapshot": {
+      const s = needMachine("a snapshot");
+      flushSerial(s);
+      const meta = { ...(call.meta ?? {}), image: s.request.image, request: s.request };
+      const bytes = await saveSnapshot(s.machine, { meta });
+      return { bytes, info: await inspectSnapshot(bytes) };
+    }
+    case "inspectSnapshot":
+      return inspectSnapshot(call.bytes);
+    case "restoreSnapshot": {
+      const info = await inspectSnapshot(call.bytes);
+      const machine = await loadSnapshot(call.bytes);
+      const saved = info.meta.request as BootRequest | undefined;
+      const request: BootRequest = {
+        type: "boot",
+        image: typeof info.meta.image === "string" ? info.meta.image : (saved?.image ?? "snapshot"),
+        memoryMiB: info.memoryMiB,
+        deterministic: info.deterministic,
+        mode: info.mode,
+      };
+      ++generation;
+      loading = null;
+      adopt(request, null, machine);
+      return info;
+    }
+    case "compare": {
+      const s = session;
+      const wasPaused = s?.paused ?? true;
+      if (s) s.paused = true;
+      reportState();
+      try {
+        return await compare({
+          image: call.image,
+          workload: call.workload,
+          ops: call.ops,
+          loadImage: async (name) => {
+            const img = await loadImage(name);
+            return {
+              entry: img.entry,
+              files: Object.fromEntries([...img.files].map(([r, f]) => [r, f.bytes])),
+            };
+          },
+          snapshot: { save: (m) => saveSnapshot(m), load: (b) => loadSnapshot(b) },
+          onProgress: (message) => post({ type: "progress", id, message }),
+        });
+      } finally {
+        if (s && session === s && !wasPaused) {
+          s.paused = false;
+          schedule(0);
+        }
+        reportState();
+      }
+    }
+    case "hotBlocks": {
+      const jit = needMachine("the JIT explorer").machine.jit;
+      return jit ? jit.hotBlocks(call.limit) : [];
+    }
+    case "describeBlock": {
+      const jit = needMachine("the JIT explorer").machine.jit;
+      return jit ? jit.describeBlock(call.id, (i) => disassemble(i), calloutOf) : null;
+    }
+    case "walk":
+      return explainWalk(needMachine("the page-walk visualizer").machine, call.address);
+  }
+}
 
 function handle(msg: PageToWorker): void {
   switch (msg.type) {
@@ -401,10 +531,32 @@ function handle(msg: PageToWorker): void {
     case "reset":
       reset();
       return;
+    case "key": {
+      const s = session;
+      if (!s) return;
+      if (msg.down) s.machine.i8042.keyDown(msg.code);
+      else s.machine.i8042.keyUp(msg.code);
+      if (!s.paused && !s.stopped) schedule(0);
+      return;
+    }
+    case "tool": {
+      const { id, call } = msg;
+      runTool(id, call).then(
+        (value) => post({ type: "toolReply", id, ok: true, value }),
+        (e: unknown) =>
+          post({ type: "toolReply", id, ok: false, error: e instanceof Error ? e.message : String(e) }),
+      );
+      return;
+    }
     case "stats": {
       const s = session;
       const host = s ? { ...s.host, serialInPending: s.machine.com1.pendingInput() } : emptyHostStats();
-      post({ type: "stats", machine: s ? collectStats(s.machine, s.host.busyMs) : null, host });
+      post({
+        type: "stats",
+        machine: s ? collectStats(s.machine, s.host.busyMs) : null,
+        host,
+        jit: s?.machine.jit ? s.machine.jit.stats() : null,
+      });
       return;
     }
     default: {

@@ -1,0 +1,134 @@
+// The playground page (issue 6): counters and charts that react to the mode, snapshots that survive
+// a page reload, the compare view, the page-walk visualizer and the theme switch.
+
+import { expect, test, type Page, type TestInfo } from "@playwright/test";
+
+async function shot(page: Page, testInfo: TestInfo, name: string): Promise<void> {
+  const path = testInfo.outputPath(`${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  await testInfo.attach(name, { path, contentType: "image/png" });
+}
+
+function watchErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  return errors;
+}
+
+async function open(page: Page): Promise<void> {
+  await page.goto("/");
+  await expect(page.locator("#image option[value=testkernel]")).toHaveCount(1);
+  await expect(page.locator("#image")).toBeEnabled();
+}
+
+async function runTestKernel(page: Page, mode: string, ept = true): Promise<void> {
+  await page.locator("#mode").selectOption(mode);
+  if (mode === "hw") await page.locator("#ept").setChecked(ept);
+  await page.locator("#start").click();
+  await expect
+    .poll(() => page.evaluate(() => window.virtlab.serialText()), { timeout: 30_000 })
+    .toContain("ALL PASS");
+}
+
+test("switching modes makes the counters and charts react", async ({ page }, testInfo) => {
+  const errors = watchErrors(page);
+  await open(page);
+  await expect(page.locator("#ept")).toBeDisabled();
+
+  await runTestKernel(page, "hw");
+  await expect(page.locator('[data-tile="mode"] .tile-value')).toHaveText("hw", { timeout: 5000 });
+  await expect(page.locator('[data-chart="exits"]')).not.toHaveClass(/empty/);
+  await expect(page.locator('[data-chart="callouts"]')).toHaveClass(/empty/);
+  await expect(page.locator('[data-chart="shadow"]')).toHaveClass(/empty/);
+  await expect(page.locator('[data-chart="cycles"]')).not.toHaveClass(/empty/);
+  await shot(page, testInfo, "counters-hw");
+
+  await runTestKernel(page, "bt");
+  await expect(page.locator('[data-tile="mode"] .tile-value')).toHaveText("bt", { timeout: 5000 });
+  await expect(page.locator('[data-chart="callouts"]')).not.toHaveClass(/empty/);
+  await expect(page.locator('[data-chart="shadow"]')).not.toHaveClass(/empty/);
+  await expect(page.locator('[data-chart="exits"]')).toHaveClass(/empty/);
+
+  // HW with the EPT switch off is first-generation VT-x: exits and shadow paging together.
+  await runTestKernel(page, "hw", false);
+  await expect(page.locator('[data-tile="mode"] .tile-value')).toHaveText("hw-noept", { timeout: 5000 });
+  await expect(page.locator('[data-chart="exits"]')).not.toHaveClass(/empty/);
+  await expect(page.locator('[data-chart="shadow"]')).not.toHaveClass(/empty/);
+  const stats = await page.evaluate(() => window.virtlab.stats());
+  expect(stats.machine?.mode).toBe("hw-noept");
+
+  // The page-walk visualizer on the running machine: a numbered native walk and a shadow lookup.
+  await page.locator('.tools [data-tool="walk"]').click();
+  await page.locator("#walk-addr").fill("0x100000");
+  await page.locator("#walk-go").click();
+  await expect(page.locator("#walk-out .walk.native h4")).toContainText("Native walk");
+  await expect(page.locator("#walk-out .walk.shadow")).toBeVisible();
+  await shot(page, testInfo, "page-walk-hw-noept");
+
+  // Dark and light themes.
+  await page.locator("#theme").click();
+  await expect(page.locator("html")).toHaveAttribute("data-theme", "light");
+  await page.locator("#theme").click();
+  await expect(page.locator("html")).toHaveAttribute("data-theme", "dark");
+  await shot(page, testInfo, "dark-theme");
+  expect(errors).toEqual([]);
+});
+
+test("a snapshot survives a page reload and restores the machine", async ({ page }, testInfo) => {
+  const errors = watchErrors(page);
+  await open(page);
+  await page.locator("#deterministic").check();
+  await runTestKernel(page, "hw");
+  await expect(page.locator("#state")).toHaveText("halted");
+  const before = await page.locator("#instructions").textContent();
+  await page.locator("#snap-name").fill("e2e testkernel");
+  await page.locator("#snap-save").click();
+  await expect(page.locator("#snap-list .snap-name", { hasText: "e2e testkernel" })).toHaveCount(1, {
+    timeout: 15_000,
+  });
+
+  await page.reload();
+  await expect(page.locator("#image")).toBeEnabled();
+  await expect(page.locator("#state")).toHaveText("idle");
+  const item = page.locator("#snap-list .snap", { hasText: "e2e testkernel" }).first();
+  await expect(item).toContainText("hw");
+  await item.locator(".snap-restore").click();
+  await expect(page.locator("#state")).toHaveText("halted", { timeout: 15_000 });
+  await expect(page.locator("#instructions")).toHaveText(before!);
+  await expect(page.locator('[data-tile="mode"] .tile-value')).toHaveText("hw", { timeout: 5000 });
+  await shot(page, testInfo, "snapshot-restored");
+
+  // A damaged file is refused with a clear message and the stored snapshots stay.
+  const count = await page.locator("#snap-list .snap").count();
+  await page.locator("#snap-file").setInputFiles({
+    name: "broken.vlsnap",
+    mimeType: "application/octet-stream",
+    buffer: Buffer.from("VIRTLAB-SNAPSHOT but not really a snapshot at all, just text"),
+  });
+  await expect(page.locator("#error")).toContainText(
+    /Cannot import broken\.vlsnap[\s\S]*(truncated|corrupt|version)/,
+  );
+  await expect(page.locator("#snap-list .snap")).toHaveCount(count);
+  for (const b of await page.locator("#snap-list .snap-delete").all()) await b.click();
+  await expect(page.locator("#snap-list .snap")).toHaveCount(0);
+  expect(errors).toEqual([]);
+});
+
+test("the compare view runs a teaching-kernel workload in every mode", async ({ page }, testInfo) => {
+  test.setTimeout(180_000);
+  const errors = watchErrors(page);
+  await open(page);
+  await page.locator('.tools [data-tool="compare"]').click();
+  await page.locator("#cmp-workload").selectOption("teachkernel:syscall");
+  await page.locator("#cmp-ops").fill("200");
+  await page.locator("#cmp-run").click();
+  const table = page.locator("#cmp-table");
+  await expect(table).toBeVisible({ timeout: 170_000 });
+  for (const m of ["bt", "pv", "hw", "hw-noept"]) await expect(table.locator("thead")).toContainText(m);
+  await expect(table).toContainText("modelled cycles / op");
+  await expect(page.locator("#cmp-out canvas")).toHaveCount(2);
+  await expect(page.locator("#cmp-out .cmp-notes li")).toHaveCount(4);
+  await page.locator("#cmp-out").scrollIntoViewIfNeeded();
+  await shot(page, testInfo, "compare-syscall");
+  expect(errors).toEqual([]);
+});
