@@ -134,6 +134,7 @@ export class Jit implements CompiledCode {
   private jitLog: WriteLog[] | null = null;
   private unreplayable = false;
   readonly mismatches: string[] = [];
+  retiredAtCpl0 = 0;
   private readonly s: JitStats = {
     enabled: true,
     ready: false,
@@ -241,6 +242,7 @@ export class Jit implements CompiledCode {
         const n = budget - st[ST_BUDGET >> 2] + this.faultIdx;
         cpu.icount += n;
         this.s.jitInstructions += n;
+        if (cpu.cpl === 0) this.retiredAtCpl0 += n;
         cpu.insnEip = this.faultEip;
       }
       throw e;
@@ -248,6 +250,7 @@ export class Jit implements CompiledCode {
     const n = budget - st[ST_BUDGET >> 2];
     cpu.icount += n;
     this.s.jitInstructions += n;
+    if (cpu.cpl === 0) this.retiredAtCpl0 += n;
     cpu.eip = st[ST_EIP >> 2];
     if (reason === RunExit.EXIT_REQUEST) st[ST_EXIT >> 2] = 0;
     return n > 0;
@@ -526,6 +529,7 @@ export class Jit implements CompiledCode {
       // Device memory was touched: it cannot be replayed, so the compiled result stands.
       cpu.icount += executed;
       this.s.jitInstructions += executed;
+      if (cpu.cpl === 0) this.retiredAtCpl0 += executed;
       if (jitFault >= 0) {
         cpu.insnEip = this.faultEip;
         throw CPU_FAULT;

@@ -6,8 +6,8 @@ import { Jit } from "../../src/jit/jit.ts";
 import { checkCase, describeCase, loadCaseFile } from "../instr/helper.ts";
 
 const file = loadCaseFile();
-// Real-mode cases never reach compiled code (the JIT runs flat 32-bit protected-mode code only).
-const cases = file.cases.filter((c) => (c.env ?? "user") !== "real");
+// Every case runs as a 32-bit user process, where compiled code applies.
+const cases = file.cases;
 
 describe("instruction suite through the JIT", () => {
   let lockstep: Jit;

@@ -91,6 +91,8 @@ export interface CompiledCode {
   enter(cpu: Cpu, end: number): boolean;
   invalidatePage(page: number): void;
   flush(): void;
+  /** Instructions compiled code retired at CPL 0 (BT counts them as translated kernel code). */
+  readonly retiredAtCpl0: number;
 }
 
 /** Bound on cached code pages (4 KiB each) before the decode cache starts over. */

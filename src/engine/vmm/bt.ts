@@ -54,7 +54,9 @@ export class BtMonitor {
       return false; // reflected through the guest's IDT with native semantics
     };
     this.icount0 = cpu.icount;
+    this.jitKernel0 = cpu.jit?.retiredAtCpl0 ?? 0;
   }
+  private readonly jitKernel0: number;
 
   /** The translation of one opcode-table entry: itself, or a callout when run by the guest kernel. */
   private translate(d: OpcodeDef, base: Handler): Handler {
@@ -82,10 +84,12 @@ export class BtMonitor {
       if (n) callouts[this.names[id]] = (callouts[this.names[id]] ?? 0) + n;
     });
     const total = this.cpu.icount - this.icount0;
+    // Kernel code the JIT ran was translated too (its innocuous instructions, compiled as themselves).
+    const translated = this.kernelInsns + (this.cpu.jit?.retiredAtCpl0 ?? 0) - this.jitKernel0;
     return {
       callouts,
-      translatedInsns: this.kernelInsns,
-      directInsns: total - this.kernelInsns,
+      translatedInsns: translated,
+      directInsns: total - translated,
       reflected: { ...this.reflected },
       ioTraps: this.ioTraps,
     };
