@@ -12,6 +12,8 @@ import { bootLinux, isBzImage } from "../engine/boot/linux.ts";
 import { findImage, parseManifest, verifyImageFile, type ImageEntry } from "../engine/boot/manifest.ts";
 import { ImageError } from "../engine/boot/errors.ts";
 import { collectStats } from "../engine/stats.ts";
+import { MachineDriver } from "../automation/driver.ts";
+import { nodeHost } from "../automation/node.ts";
 import { COMPARE_USAGE, CompareUsageError, runCompare } from "./compare.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -195,22 +197,13 @@ async function run(o: RunOptions): Promise<number> {
   const out = process.stdout;
   let seen = "";
   let matched = false;
-  let panicked: string | null = null;
-  const decoder = new TextDecoder();
-  let pending: number[] = [];
   machine.on((e) => {
-    if (e.type === "serial" && e.port === 0) {
-      pending.push(e.byte);
-    } else if (e.type === "reset") {
-      process.stderr.write(`\nvirtlab: guest reset: ${e.reason}\n${e.state}\n`);
-    } else if (e.type === "panic") {
-      panicked = e.message;
-    }
+    if (e.type === "reset") process.stderr.write(`\nvirtlab: guest reset: ${e.reason}\n${e.state}\n`);
   });
-  const flush = () => {
-    if (!pending.length) return;
-    const text = decoder.decode(new Uint8Array(pending), { stream: true });
-    pending = [];
+  // The run loop (slices, serial decoding, panics, resets, sleeping while halted) is the one the
+  // automation API uses.
+  const driver = new MachineDriver(machine, nodeHost, 2_000_000);
+  driver.onOutput = (text) => {
     if (!o.quiet) out.write(text);
     sendIfReady(text);
     if (o.expect) {
@@ -233,43 +226,22 @@ async function run(o: RunOptions): Promise<number> {
   };
   sendIfReady("");
   const start = performance.now();
-  const deadline = o.timeoutS !== undefined ? start + o.timeoutS * 1000 : Infinity;
+  const timeoutMs = o.timeoutS !== undefined ? o.timeoutS * 1000 : undefined;
+  const reason = await driver.runUntil(() => matched, { timeoutMs });
   let status = 0;
-  for (;;) {
-    const r = machine.runSlice(2_000_000);
-    flush();
-    if (matched) break;
-    if (panicked !== null) {
-      flush();
-      process.stderr.write(`\nvirtlab: guest kernel panic: ${panicked}\n`);
-      status = 2;
-      break;
-    }
-    if (r.stopped) {
-      process.stderr.write(`virtlab: the guest stopped (${machine.lastReset?.reason ?? "shutdown"})\n`);
-      status = 2;
-      break;
-    }
-    const now = performance.now();
-    if (now >= deadline) {
-      if (o.expect) {
-        process.stderr.write(`virtlab: timeout after ${o.timeoutS} s without seeing /${o.expect.source}/\n`);
-        status = 1;
-      }
-      break;
-    }
-    if (r.idleUntilNs === Infinity && machine.deterministic) {
-      // Halted with interrupts off or nothing scheduled: nothing can ever happen again.
-      if (o.expect) {
-        process.stderr.write(`virtlab: the guest halted for good without printing /${o.expect.source}/\n`);
-        status = 1;
-      }
-      break;
-    }
-    if (r.idleUntilNs !== null) {
-      const waitMs = Math.min(50, Math.max(0, (r.idleUntilNs - machine.now()) / 1e6));
-      await new Promise((res) => setTimeout(res, waitMs));
-    } else await new Promise((res) => setImmediate(res));
+  if (reason === "panic") {
+    process.stderr.write(`\nvirtlab: guest kernel panic: ${driver.panic}\n`);
+    status = 2;
+  } else if (reason === "stopped") {
+    process.stderr.write(`virtlab: the guest stopped (${machine.lastReset?.reason ?? "shutdown"})\n`);
+    status = 2;
+  } else if (reason === "timeout" && o.expect) {
+    process.stderr.write(`virtlab: timeout after ${o.timeoutS} s without seeing /${o.expect.source}/\n`);
+    status = 1;
+  } else if (reason === "halted" && o.expect) {
+    // Halted with interrupts off or nothing scheduled: nothing can ever happen again.
+    process.stderr.write(`virtlab: the guest halted for good without printing /${o.expect.source}/\n`);
+    status = 1;
   }
   const wallMs = performance.now() - start;
   if (o.stats) writeFileSync(o.stats, JSON.stringify(collectStats(machine, wallMs), null, 2) + "\n");
