@@ -113,33 +113,6 @@ export function compileBatch(
   }
 }
 
-/** Validate the IR of one block (tests). */
-export function validateBlock(binaryen: Binaryen, layout: CompileLayout, b: FormedBlock): boolean {
-  const m = new binaryen.Module();
-  try {
-    m.setFeatures(binaryen.Features.MVP | binaryen.Features.SignExt);
-    m.setMemory(1, 65536, null, [], false, false, "0");
-    m.addMemoryImport("0", "env", "memory");
-    const i32 = binaryen.i32,
-      none = binaryen.none,
-      t = binaryen.createType;
-    m.addFunctionImport("ld", "env", "ld", t([i32, i32, i32, i32, i32]), i32);
-    m.addFunctionImport("st", "env", "st", t([i32, i32, i32, i32, i32, i32]), none);
-    m.addFunctionImport("ldw", "env", "ldw", t([i32, i32, i32, i32, i32]), i32);
-    m.addFunctionImport("stw", "env", "stw", t([i32, i32, i32, i32]), none);
-    m.addFunctionImport("log", "env", "log", t([i32, i32, i32, i32]), none);
-    m.addFunctionImport("get", "env", "get", t([i32]), i32);
-    m.addFunctionImport("materialise", "env", "materialise", t([i32]), none);
-    m.addFunctionImport("cond", "env", "cond", t([i32]), i32);
-    addMemoryHelpers(binaryen, m, layout, false);
-    const fn = new FnEmitter(binaryen, m, layout, b, -1);
-    m.addFunction("b0", none, none, fn.vars, fn.emit());
-    return m.validate() !== 0;
-  } finally {
-    m.dispose();
-  }
-}
-
 /**
  * Per module: the memory accesses blocks call, for sizes 1, 2 and 4 — ld (read), st (write), lw
  * (read with write access checked; remembers the address) and sw (write to the remembered address).

@@ -109,6 +109,7 @@ export class Jit implements CompiledCode {
   private binaryen: Binaryen | null = null;
   private rt: RuntimeExports | null = null;
   private runtimeBytes = 0;
+  private liveBytes = 0;
   private readonly table = new WebAssembly.Table({ initial: 1024, element: "anyfunc" });
   private readonly hash: Int32Array;
   private readonly counters: Int32Array;
@@ -193,7 +194,6 @@ export class Jit implements CompiledCode {
       cond: rt.exports.cond,
     });
     this.s.ready = true;
-    this.updateBytes();
   }
 
   get ready(): boolean {
@@ -317,7 +317,6 @@ export class Jit implements CompiledCode {
     });
     this.s.modules++;
     this.s.compileMs += performance.now() - t0;
-    this.updateBytes();
   }
 
   private allocIndex(): number {
@@ -336,7 +335,8 @@ export class Jit implements CompiledCode {
     this.hash[h + 2] = idx;
     this.hash[h + 3] = f.insns.length;
     const rec: BlockRecord = { idx, slot, form: f, module: mod };
-    mod.live++;
+    // A module's bytes count while any of its blocks is live.
+    if (mod.live++ === 0) this.liveBytes += mod.bytes;
     this.blocks.set(idx, rec);
     const page = f.phys >>> 12;
     let set = this.pageBlocks.get(page);
@@ -358,7 +358,7 @@ export class Jit implements CompiledCode {
     this.freeIdx.push(rec.idx);
     this.blocks.delete(rec.idx);
     this.pageBlocks.get(rec.form.phys >>> 12)?.delete(rec);
-    rec.module.live--;
+    if (--rec.module.live === 0) this.liveBytes -= rec.module.bytes;
   }
 
   invalidatePage(page: number): void {
@@ -372,7 +372,6 @@ export class Jit implements CompiledCode {
     this.s.invalidations++;
     // A block running now may have written its own page: leave at the next instruction boundary.
     this.cpu.state[ST_EXIT >> 2] = 1;
-    this.updateBytes();
   }
 
   /** Drop all compiled code (cache full, layout change, snapshot restore). */
@@ -385,24 +384,10 @@ export class Jit implements CompiledCode {
     this.hot.fill(0);
     this.clearHash();
     this.cpu.state[ST_EXIT >> 2] = 1;
-    this.updateBytes();
   }
 
   private clearHash(): void {
     this.hash.fill(-1);
-  }
-
-  private updateBytes(): void {
-    let bytes = 0;
-    const seen = new Set<ModuleRecord>();
-    for (const rec of this.blocks.values())
-      if (!seen.has(rec.module)) {
-        seen.add(rec.module);
-        bytes += rec.module.bytes;
-      }
-    this.s.wasmBytes = bytes;
-    this.s.blocksLive = this.blocks.size;
-    this.s.cacheBytes = bytes + this.runtimeBytes;
   }
 
   // --- slow paths (called from compiled code) -------------------------------------------------------------
@@ -607,7 +592,14 @@ export class Jit implements CompiledCode {
   stats(): JitStats {
     let runs = 0;
     for (const rec of this.blocks.values()) runs += this.counters[rec.idx];
-    return { ...this.s, blockRuns: this.s.blockRuns + runs, fallbacks: { ...this.s.fallbacks } };
+    return {
+      ...this.s,
+      blockRuns: this.s.blockRuns + runs,
+      blocksLive: this.blocks.size,
+      wasmBytes: this.liveBytes,
+      cacheBytes: this.liveBytes + this.runtimeBytes,
+      fallbacks: { ...this.s.fallbacks },
+    };
   }
 
   hotBlocks(limit: number): HotBlock[] {

@@ -155,7 +155,6 @@ export function runSnippet(input: SnippetInput): SnippetResult {
   } finally {
     cpu.interruptHook = null;
     cpu.jit = null;
-    cpu.halted = false;
   }
   if (!fault && cpu.eip !== end)
     throw new Error(`snippet did not finish within ${max} steps (EIP=${cpu.eip.toString(16)})`);
