@@ -11,12 +11,15 @@ import { createHash } from "node:crypto";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ImageError } from "../engine/boot/errors.ts";
+import { loadBinaryenNatively } from "./native-binaryen.ts";
 import type { DriverHost } from "./driver.ts";
 import type { ImageSource } from "./images.ts";
 import { AutomationSession, type SnapshotCodec } from "./session.ts";
 
 export * from "./types.ts";
 export { AutomationSession } from "./session.ts";
+
+loadBinaryenNatively();
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
