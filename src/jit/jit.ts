@@ -618,7 +618,7 @@ export class Jit implements CompiledCode {
   /** The guest instructions of a block beside the wasm it became. */
   describeBlock(
     id: number,
-    disassemble: (i: Insn) => string = (i) => i.def.mn.toLowerCase(),
+    disassemble: (i: Insn, eip: number) => string = (i) => i.def.mn.toLowerCase(),
     callout?: (d: OpcodeDef) => string | undefined,
   ): BlockDescription | null {
     const rec = this.blocks.get(id);
@@ -630,7 +630,7 @@ export class Jit implements CompiledCode {
       return {
         eip,
         bytes: Array.from(u8.subarray(off, off + insn.len)),
-        text: disassemble(insn),
+        text: disassemble(insn, eip),
         entry: insn.def.id,
         cls: insn.def.cls,
       };

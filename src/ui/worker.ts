@@ -473,7 +473,7 @@ async function runTool(id: number, call: ToolCall): Promise<ToolResults[ToolCall
     }
     case "describeBlock": {
       const jit = needMachine("the JIT explorer").machine.jit;
-      return jit ? jit.describeBlock(call.id, (i) => disassemble(i), calloutOf) : null;
+      return jit ? jit.describeBlock(call.id, (i, eip) => disassemble(i, { eip }), calloutOf) : null;
     }
     case "walk":
       return explainWalk(needMachine("the page-walk visualizer").machine, call.address);
