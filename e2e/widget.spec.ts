@@ -43,6 +43,86 @@ test("two widgets on one page boot independently", async ({ page }, testInfo) =>
   expect(errors).toEqual([]);
 });
 
+test("each widget's element.vm drives its own machine through the automation API", async ({ page }) => {
+  const errors: string[] = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto("/examples/");
+  const text = (id: string) =>
+    page.evaluate((i) => document.querySelector<VirtLabElement>(`#${i}`)!.serialText(), id);
+  // Both autostarted machines first run to the end of their self-tests.
+  await expect.poll(() => text("vm-bt"), { timeout: 45_000 }).toContain("ALL PASS");
+  await expect.poll(() => text("vm-hw"), { timeout: 45_000 }).toContain("ALL PASS");
+  const hwBefore = await page.evaluate(async () => {
+    const el = document.querySelector<VirtLabElement>("#vm-hw")!;
+    const s = await el.stats();
+    return { text: el.serialText(), state: el.state, mode: s.machine?.mode, insns: s.machine?.instructions };
+  });
+  expect(hwBefore.mode).toBe("hw");
+  expect(hwBefore.state).toBe("halted");
+
+  // Drive the left widget's machine through its own VirtLabVM.
+  const driven = await page.evaluate(async () => {
+    const vm = document.querySelector<VirtLabElement>("#vm-bt")!.vm;
+    const boot = await vm.boot("testkernel", { mode: "bt", waitForReady: false });
+    const match = await vm.waitFor("ALL PASS", { from: 0, timeoutMs: 40_000 });
+    const s = await vm.stats();
+    const st = await vm.state();
+    return {
+      boot,
+      match: match.text,
+      state: { image: st.image, mode: st.mode, instructions: st.instructions },
+      mode: s.mode,
+      instructions: s.instructions,
+      callouts: Object.values(s.bt?.callouts ?? {}).reduce((a, b) => a + b, 0),
+      translated: s.bt?.translatedInsns ?? 0,
+      vmx: s.vmx !== undefined,
+      passes: ((await vm.output()).match(/^PASS /gm) ?? []).length,
+    };
+  });
+  expect(driven.boot).toMatchObject({ image: "testkernel", mode: "bt", deterministic: true });
+  expect(driven.match).toBe("ALL PASS");
+  expect(driven.state).toMatchObject({ image: "testkernel", mode: "bt" });
+  expect(driven.mode).toBe("bt");
+  expect(driven.instructions).toBeGreaterThan(50_000);
+  expect(driven.callouts).toBeGreaterThan(0);
+  expect(driven.translated).toBeGreaterThan(0);
+  expect(driven.vmx).toBe(false);
+  expect(driven.passes).toBeGreaterThanOrEqual(50);
+  // The driven machine's output reaches that widget's own terminal text.
+  expect(await text("vm-bt")).toMatch(/ALL PASS[\s\S]*ALL PASS/);
+
+  // The other widget is unaffected: same output, still its own halted HW machine, and its own
+  // automation session has no machine (a separate Worker).
+  const hwAfter = await page.evaluate(async () => {
+    const el = document.querySelector<VirtLabElement>("#vm-hw")!;
+    const s = await el.stats();
+    const vmState = await el.vm.state();
+    const vmStats = await el.vm.stats().then(
+      () => "has a machine",
+      (e: { code?: string }) => e.code ?? String(e),
+    );
+    return {
+      text: el.serialText(),
+      state: el.state,
+      mode: s.machine?.mode,
+      bt: s.machine?.bt !== undefined,
+      insns: s.machine?.instructions,
+      vmState: { image: vmState.image, mode: vmState.mode, instructions: vmState.instructions },
+      vmStats,
+    };
+  });
+  expect(hwAfter.text).toBe(hwBefore.text);
+  expect(hwAfter).toMatchObject({
+    state: "halted",
+    mode: "hw",
+    bt: false,
+    vmState: { image: null, mode: null, instructions: 0 },
+    vmStats: "no-machine",
+  });
+  expect(hwAfter.insns).toBe(hwBefore.insns);
+  expect(errors).toEqual([]);
+});
+
 test("the iframe API answers an allowed origin and ignores others", async ({ page, baseURL }, testInfo) => {
   // Allowed: the examples page's own origin is on the frame's allow-list.
   await page.goto("/examples/");

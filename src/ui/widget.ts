@@ -8,11 +8,13 @@
 // default "terminal,controls"), images-url (where images/manifest.json lives; default: the
 // "images/" folder next to the widget's folder, or the page's /images/ in the dev server).
 // Methods: start(), pause(), resume(), reset(), send(text), serialText(), state, stats().
+// `vm`: the automation API (VirtLabVM, docs/automation.md) served by this element's own Worker.
 // Events: "virtlab-state" (detail: StateMessage), "virtlab-serial" (detail: {data}), "virtlab-error".
 
 import { Terminal } from "@xterm/xterm";
 import xtermCss from "@xterm/xterm/css/xterm.css?inline";
 import type { Mode } from "../engine/machine.ts";
+import { attachAutomation, type AutomationProxy, type VirtLabVM } from "../automation/browser.ts";
 import { EngineClient } from "./engine-client.ts";
 import { CountersView } from "./counters.ts";
 import { VgaScreen } from "./screen.ts";
@@ -64,6 +66,18 @@ export class VirtLabElement extends HTMLElement {
   private statsTimer: ReturnType<typeof setInterval> | null = null;
   private text = "";
   private runState: RunState = "idle";
+  /** The automation API of this element's machine (defined by attachAutomation). */
+  declare readonly vm: VirtLabVM;
+  private readonly automation: AutomationProxy;
+
+  constructor() {
+    super();
+    // Calls go to this element's own Worker; its automationReply messages come back in onMessage.
+    this.automation = attachAutomation(this, (msg) => {
+      if (!this.engine) throw new Error("the <virt-lab> element is not on the page");
+      this.engine.post(msg);
+    });
+  }
 
   get state(): RunState {
     return this.runState;
@@ -81,9 +95,11 @@ export class VirtLabElement extends HTMLElement {
     style.textContent = xtermCss + STYLE;
     root.replaceChildren(style);
     const panels = this.panels();
-    this.engine = new EngineClient((m) => this.onMessage(m), {
-      imagesUrl: this.getAttribute("images-url") ?? defaultImagesUrl(),
-    });
+    this.engine = new EngineClient(
+      (m) => this.onMessage(m),
+      { imagesUrl: this.getAttribute("images-url") ?? defaultImagesUrl() },
+      (message) => this.automation.failAll(message),
+    );
     const bar = document.createElement("div");
     bar.className = "bar";
     const title = document.createElement("span");
@@ -141,6 +157,7 @@ export class VirtLabElement extends HTMLElement {
     if (this.statsTimer) clearInterval(this.statsTimer);
     this.engine?.terminate();
     this.engine = null;
+    this.automation.failAll("the <virt-lab> element was removed from the page");
     this.term?.dispose();
     this.term = null;
   }
@@ -219,6 +236,9 @@ export class VirtLabElement extends HTMLElement {
         return;
       case "screen":
         this.vga?.draw(msg.screen);
+        return;
+      case "automationReply":
+        this.automation.receive(msg);
         return;
       default:
         return;
