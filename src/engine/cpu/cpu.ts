@@ -19,7 +19,7 @@ import {
   ST_WOK,
 } from "./state-layout.ts";
 import type { IoBus } from "../io.ts";
-import type { PhysicalMemory } from "../memory/memory.ts";
+import { PageKind, type PhysicalMemory } from "../memory/memory.ts";
 import {
   CR0_ET,
   CR0_PE,
@@ -521,6 +521,39 @@ export class Cpu {
     if ((l & 0xfff) + size > 0x1000) this.mmu.translate((l + size - 1) | 0, true, user);
   }
 
+  /**
+   * REP MOVS fast path: copy `bytes` from linear `src` to `dst` (lowest addresses; each range inside
+   * one page), as an element-wise copy ascending (or descending, `down`) would. Translation faults
+   * are raised before anything is written. False, with nothing written, when either side is not
+   * plain untraced RAM or the overlap would make an element-wise copy differ from a block move.
+   */
+  bulkCopy(dst: number, src: number, bytes: number, down: boolean): boolean {
+    const user = this.cpl === 3;
+    const ps = this.mmu.translate(src, false, user);
+    const pd = this.mmu.translate(dst, true, user);
+    const mem = this.mem;
+    if (mem.pageKind(ps) !== PageKind.RAM || mem.pageKind(pd) !== PageKind.RAM || mem.tracked[pd >>> 12])
+      return false;
+    if (down ? pd < ps && pd + bytes > ps : pd > ps && pd < ps + bytes) return false;
+    this.u8.copyWithin(pd, ps, ps + bytes);
+    mem.wroteRange(pd, bytes);
+    return true;
+  }
+
+  /** REP STOS fast path: store `value` (`size` bytes each) over `bytes` at linear `dst` (one page). */
+  bulkFill(dst: number, bytes: number, value: number, size: number): boolean {
+    const pd = this.mmu.translate(dst, true, this.cpl === 3);
+    const mem = this.mem;
+    if (mem.pageKind(pd) !== PageKind.RAM || mem.tracked[pd >>> 12]) return false;
+    const b = value & 0xff;
+    if (size === 1 || (size === 2 ? (value & 0xffff) === b * 0x101 : value === ((b * 0x1010101) | 0)))
+      this.u8.fill(b, pd, pd + bytes);
+    else if (size === 2) for (let k = 0; k < bytes; k += 2) this.view.setUint16(pd + k, value, true);
+    else for (let k = 0; k < bytes; k += 4) this.view.setInt32(pd + k, value, true);
+    mem.wroteRange(pd, bytes);
+    return true;
+  }
+
   ld(size: number, l: number): number {
     return size === 4 ? this.ld32(l) : size === 2 ? this.ld16(l) : this.ld8(l);
   }
@@ -833,7 +866,8 @@ export class Cpu {
       if (tf) this.singleStepTrap();
       // An interrupt request only matters once IF allows it (STI/POPF/IRET set IF inside a block).
       if (this.icount >= end || this.halted || (this.intr && this.flags.bits & IF) || this.nmiPending) return;
-      if (boundary !== null && boundary[i.def.id]) return;
+      // Compiled blocks stay inside a page, so straight-line code entering a new page is a block start.
+      if (boundary !== null && (boundary[i.def.id] || (this.eip ^ this.insnEip) & ~0xfff)) return;
     }
   }
 

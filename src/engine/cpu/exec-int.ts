@@ -375,6 +375,59 @@ function setCount(c: Cpu, i: Insn, v: number): void {
   else c.r16[2] = v;
 }
 
+/** Elements of `s` bytes from `lin` on (down when `step` < 0) that stay inside its page. */
+function pageRun(lin: number, s: number, step: number): number {
+  const o = lin & 0xfff;
+  if (o + s > 0x1000) return 0;
+  return step > 0 ? ((0x1000 - o) / s) | 0 : ((o / s) | 0) + 1;
+}
+
+/**
+ * REP MOVS with 32-bit addresses and flat segments, a page-sized chunk at a time (whole pages of
+ * RAM copied at once). Elements that straddle pages, and chunks that touch MMIO or traced memory or
+ * overlap their own destination, go one element at a time through the normal accessors.
+ */
+function repMovsFlat(c: Cpu, s: number, step: number): void {
+  const r = c.regs;
+  for (let n = r[1] >>> 0; n !== 0; n = r[1] >>> 0) {
+    const si = r[6],
+      di = r[7];
+    let k = Math.min(n, pageRun(si, s, step), pageRun(di, s, step));
+    const back = step < 0 ? (k - 1) * s : 0;
+    if (k > 1 && c.bulkCopy((di - back) | 0, (si - back) | 0, k * s, step < 0)) {
+      r[6] = (si + k * step) | 0;
+      r[7] = (di + k * step) | 0;
+      r[1] = n - k;
+      continue;
+    }
+    for (k = Math.max(k, 1); k > 0; k--) {
+      c.st(s, r[7], c.ld(s, r[6]));
+      r[6] = (r[6] + step) | 0;
+      r[7] = (r[7] + step) | 0;
+      r[1] = r[1] - 1;
+    }
+  }
+}
+
+/** REP STOS counterpart of repMovsFlat. */
+function repStosFlat(c: Cpu, s: number, step: number, v: number): void {
+  const r = c.regs;
+  for (let n = r[1] >>> 0; n !== 0; n = r[1] >>> 0) {
+    const di = r[7];
+    let k = Math.min(n, pageRun(di, s, step));
+    if (k > 1 && c.bulkFill((di - (step < 0 ? (k - 1) * s : 0)) | 0, k * s, v, s)) {
+      r[7] = (di + k * step) | 0;
+      r[1] = n - k;
+      continue;
+    }
+    for (k = Math.max(k, 1); k > 0; k--) {
+      c.st(s, r[7], v);
+      r[7] = (r[7] + step) | 0;
+      r[1] = r[1] - 1;
+    }
+  }
+}
+
 /** Run a string instruction body under REP/REPE/REPNE; `body` returns the comparison flag ZF for repcc. */
 function repLoop(c: Cpu, i: Insn, d: OpcodeDef, body: () => void): void {
   if (!i.rep || !d.rep) {
@@ -1071,6 +1124,7 @@ export const INT_SEMANTICS: Record<string, Factory> = {
       const s = sz(fixed, i);
       const seg = c.segOf(i);
       const step = strStep(c, s);
+      if (i.rep && i.a32 && c.flatR & (1 << seg) && c.flatW & (1 << SEG_ES)) repMovsFlat(c, s, step);
       repLoop(c, i, d, () => {
         const v = c.ld(s, c.segLin(seg, getSi(c, i), s, false));
         c.st(s, c.segLin(SEG_ES, getDi(c, i), s, true), v);
@@ -1100,6 +1154,7 @@ export const INT_SEMANTICS: Record<string, Factory> = {
       const s = sz(fixed, i);
       const step = strStep(c, s);
       const v = c.getReg(s, 0);
+      if (i.rep && i.a32 && c.flatW & (1 << SEG_ES)) repStosFlat(c, s, step, v);
       repLoop(c, i, d, () => {
         c.st(s, c.segLin(SEG_ES, getDi(c, i), s, true), v);
         addDi(c, i, step);

@@ -117,7 +117,7 @@ export function runSnippet(input: SnippetInput): SnippetResult {
   const codeBase = real ? REAL_CODE : SNIPPET_CODE;
   const memBase = real ? REAL_MEM : SNIPPET_MEM;
   const stack = real ? REAL_STACK : SNIPPET_STACK;
-  if (input.mem.length > 4096) throw new Error("snippet scratch buffer is limited to 4096 bytes");
+  if (input.mem.length > 8192) throw new Error("snippet scratch buffer is limited to 8192 bytes");
   mem.load(codeBase - PROLOGUE.length, PROLOGUE);
   mem.load(codeBase, input.code);
   mem.load(memBase, input.mem);

@@ -202,6 +202,11 @@ export class PhysicalMemory {
     this.invalidateRange(addr, length);
   }
 
+  /** Note a bulk guest write to RAM done directly on `u8` (REP MOVS/STOS): translated code there goes. */
+  wroteRange(addr: number, length: number): void {
+    this.invalidateRange(addr, length);
+  }
+
   private invalidateRange(addr: number, length: number): void {
     if (length <= 0) return;
     const last = Math.min((addr + length - 1) >>> PAGE_SHIFT, this.codePages.length - 1);

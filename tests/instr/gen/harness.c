@@ -80,7 +80,7 @@ __asm__(".intel_syntax noprefix\n"
 
 #define CODE_SIZE 65536
 #define STACK_SIZE 65536
-#define MEM_MAX 4096
+#define MEM_MAX 8192
 
 static sigjmp_buf g_jb;
 static volatile int g_fault;
@@ -146,9 +146,9 @@ static void die(const char *m, int line) {
 
 int main(int argc, char **argv) {
   int variant = argc > 1 ? atoi(argv[1]) : 0;
-  static char line[65536];
+  static char line[1 << 17];
   static uint8_t code[CODE_SIZE], mem_init[MEM_MAX];
-  static char tok[64][16384];
+  static char tok[64][1 << 15];
 
   /* placement differs per variant so that address-dependent results show up */
   uint8_t *stack = mmap(NULL, STACK_SIZE * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -1667,6 +1667,79 @@ export function buildCases(): CaseDef[] {
     mem: pattern(40, 16),
     flagsMask: ALL,
   });
+  // Long REP MOVS/STOS: the emulator copies whole pages at once, so these cross a page boundary of
+  // the (page-aligned) buffer, unaligned, in both directions, with the overlaps where an
+  // element-wise copy differs from a block move.
+  const page2 = {
+    memReg: "ebx" as Reg,
+    memSize: 8192,
+    mem: pattern(8192, 7),
+    relRegs: ["esi", "edi"] as Reg[],
+  };
+  const stos2 = { ...page2, relRegs: ["edi"] as Reg[] };
+  add({
+    ...page2,
+    name: "rep movsd across a page boundary, unaligned",
+    mnemonic: "MOVS",
+    asm: "lea esi, [ebx+0xfa2]\nlea edi, [ebx+0x10f1]\nmov ecx, 0x90\nrep movsd",
+    flagsMask: ALL,
+  });
+  add({
+    ...page2,
+    name: "rep movsd backward (std) over a page boundary, destination above the source",
+    mnemonic: "MOVS",
+    asm: "std\nlea esi, [ebx+0x1040]\nlea edi, [ebx+0x1043]\nmov ecx, 0x70\nrep movsd\ncld",
+    flagsMask: ALL,
+  });
+  add({
+    ...page2,
+    name: "rep movsb forward with the destination one byte above the source replicates a byte",
+    mnemonic: "MOVS",
+    asm: "lea esi, [ebx+0xff0]\nlea edi, [ebx+0xff1]\nmov ecx, 0x40\nrep movsb",
+    flagsMask: ALL,
+  });
+  add({
+    ...page2,
+    name: "rep movsw backward with the destination below the source",
+    mnemonic: "MOVS",
+    asm: "std\nlea esi, [ebx+0x1020]\nlea edi, [ebx+0x101e]\nmov ecx, 0x40\nrep movsw\ncld",
+    flagsMask: ALL,
+  });
+  add({
+    ...page2,
+    name: "rep movsd of more than a page",
+    mnemonic: "MOVS",
+    asm: "lea esi, [ebx+0x10]\nlea edi, [ebx+0x1000]\nmov ecx, 0x3f0\nrep movsd",
+    flagsMask: ALL,
+  });
+  add({
+    ...stos2,
+    name: "rep stosw backward over a page boundary with a two-byte pattern",
+    mnemonic: "STOS",
+    asm: "std\nlea edi, [ebx+0x1010]\nmov ecx, 0x30\nmov eax, 0x1234abcd\nrep stosw\ncld",
+    flagsMask: ALL,
+  });
+  add({
+    ...stos2,
+    name: "rep stosd unaligned across a page boundary",
+    mnemonic: "STOS",
+    asm: "lea edi, [ebx+0xfe1]\nmov ecx, 0x50\nmov eax, 0x5a5a5a5a\nrep stosd",
+    flagsMask: ALL,
+  });
+  add({
+    ...stos2,
+    name: "rep stosd across a page boundary with a four-byte pattern",
+    mnemonic: "STOS",
+    asm: "lea edi, [ebx+0xf00]\nmov ecx, 0x100\nmov eax, 0x89abcdef\nrep stosd",
+    flagsMask: ALL,
+  });
+  add({
+    ...stos2,
+    name: "rep stosb of more than a page",
+    mnemonic: "STOS",
+    asm: "lea edi, [ebx+0x100]\nmov ecx, 0x1500\nmov al, 0x77\nrep stosb",
+    flagsMask: ALL,
+  });
   add({
     name: "rep stosd with segment override prefix on the other operand is ignored (es: fixed)",
     mnemonic: "STOS",
