@@ -3,7 +3,9 @@
 // A block starts at a hot EIP and runs through straight-line code and the fall-through side of
 // conditional branches (a superblock with side exits), inside one 4 KiB page, until a jump, call,
 // return, an instruction the JIT does not compile, or the length limit. What the JIT does not
-// compile is an explicit list (`uncompiledReason`): those instructions end the block and run in the
+// compile is an explicit list (`uncompiledReason`). Innocuous data instructions on it (string
+// operations, MUL/DIV, BT, x87, ...) stay inside the block: the block calls the interpreter's
+// handler for that one instruction in place (`inline`). The rest end the block and run in the
 // interpreter — in BT mode that is where a sensitive or privileged instruction meets its callout.
 
 import { decode, Insn } from "../engine/cpu/decoder.ts";
@@ -67,8 +69,21 @@ export function uncompiledReason(i: Insn): string | null {
   return null;
 }
 
+/**
+ * Whether a block may run this uncompiled instruction through the interpreter's handler without
+ * leaving: an innocuous instruction that does not transfer control (it reads and writes registers,
+ * flags and memory like compiled code, and any fault it raises is precise).
+ */
+export function runsInline(i: Insn): boolean {
+  return i.def.cls === "innocuous" && i.def.end === undefined;
+}
+
 export interface BlockInsn {
   insn: Insn;
+  /** Run by the interpreter's handler from inside the block (see `runsInline`). */
+  inline?: boolean;
+  /** Index of the instruction in the JIT's inline table, when `inline`. */
+  inlineId?: number;
   /** Linear address (= EIP: the JIT runs only with a flat code segment) of the instruction. */
   eip: number;
 }
@@ -85,8 +100,11 @@ export interface FormedBlock {
   fallback: OpcodeDef | null;
 }
 
-/** Decode a block at linear `lin` / physical `phys` from guest memory `u8`. */
-export function formBlock(u8: Uint8Array, lin: number, phys: number): FormedBlock {
+/**
+ * Decode a block at linear `lin` / physical `phys` from guest memory `u8`; with `inline`, innocuous
+ * uncompiled instructions are kept in the block (see `runsInline`) instead of ending it.
+ */
+export function formBlock(u8: Uint8Array, lin: number, phys: number, inline = false): FormedBlock {
   const pageEnd = (phys & ~0xfff) + 0x1000;
   const insns: BlockInsn[] = [];
   let eip = lin,
@@ -101,12 +119,13 @@ export function formBlock(u8: Uint8Array, lin: number, phys: number): FormedBloc
     }
     i.def32 = true;
     const why = uncompiledReason(i);
-    if (why !== null) {
+    const inl = why !== null && inline && runsInline(i);
+    if (why !== null && !inl) {
       stop = why;
       fallback = i.def;
       break;
     }
-    insns.push({ insn: i, eip });
+    insns.push(inl ? { insn: i, eip, inline: true } : { insn: i, eip });
     eip = (eip + i.len) | 0;
     p += i.len;
     const end = i.def.end;

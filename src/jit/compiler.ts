@@ -51,6 +51,8 @@ export interface BlockImports {
   get(flag: number): number;
   materialise(which: number): void;
   cond(cc: number): number;
+  /** Run inline-table instruction `id` (at `eip`, index `idx` in its block) in the interpreter. */
+  interp(id: number, eip: number, idx: number): void;
 }
 
 const ALU_INDEX: Record<string, number> = { ADD: 0, OR: 1, ADC: 2, SBB: 3, AND: 4, SUB: 5, XOR: 6, CMP: 7 };
@@ -96,6 +98,7 @@ export function compileBatch(
     m.addFunctionImport("get", "env", "get", t([i32]), i32);
     m.addFunctionImport("materialise", "env", "materialise", t([i32]), none);
     m.addFunctionImport("cond", "env", "cond", t([i32]), i32);
+    m.addFunctionImport("interp", "env", "interp", t([i32, i32, i32]), none);
     addMemoryHelpers(binaryen, m, layout, opts.instrument);
     const names: string[] = [];
     blocks.forEach((b, k) => {
@@ -562,7 +565,7 @@ class FnEmitter {
       const i = bi.insn;
       // Anything else that writes flags invalidates what the producer's locals say.
       if (i.def.fw !== 0 && i.def.sem !== "alu" && i.def.sem !== "test") this.producer = null;
-      const r = this.insn(i);
+      const r = bi.inline ? this.inlineInsn(bi.inlineId ?? -1) : this.insn(i);
       body.push(...r.code);
       if (r.ended) ended = true;
       else if (r.memory) body.push(this.exitCheck());
@@ -582,6 +585,14 @@ class FnEmitter {
       this.store(size, SEG_SS, this.get(sp), this.get(val)),
       this.setReg(4, 4, this.get(sp)),
     ];
+  }
+
+  /** An uncompiled data instruction: the interpreter runs it on the shared state, in place. */
+  private inlineInsn(id: number): { code: Expr[]; ended: boolean; memory: boolean } {
+    if (id < 0) throw new Error("JIT: inline instruction without an inline-table id");
+    this.producer = null;
+    const call = this.m.call("interp", [this.c(id), this.c(this.eip), this.c(this.idx)], this.b.none);
+    return { code: [call], ended: false, memory: true };
   }
 
   /** Emit one instruction: its code, whether it left the block, whether it touched memory. */

@@ -29,6 +29,8 @@ export interface JitOptions {
   threshold?: number;
   /** Blocks per compiled module. */
   batch?: number;
+  /** Misses (block starts with no code) after which a partial batch compiles anyway. */
+  missInterval?: number;
   /** Run every compiled block against the interpreter and compare (differential testing). */
   lockstep?: boolean;
   /** With lockstep: throw on the first mismatch instead of recording it. */
@@ -94,7 +96,7 @@ interface ModuleRecord {
 
 const MAX_BLOCKS = 15000; // bounded by the run counters' area (ST_COUNTERS)
 const ST_COUNTERS = 0x1000; // per-table-index run counters, in the state area's 64 KiB
-const MISS_COMPILE_INTERVAL = 50000; // enter() misses after which a partial batch compiles
+const MAX_BATCH = 256; // blocks in one module, counting length-limit continuations
 
 interface WriteLog {
   lin: number;
@@ -115,6 +117,7 @@ export class Jit implements CompiledCode {
   private readonly counters: Int32Array;
   private readonly hot = new Uint16Array(JIT_HASH_ENTRIES);
   private readonly hashMask = JIT_HASH_ENTRIES - 1;
+  private readonly missInterval: number;
   private readonly queue = new Map<number, { lin: number; phys: number }>();
   private readonly noCompile = new Set<number>();
   private readonly blocks = new Map<number, BlockRecord>();
@@ -129,6 +132,9 @@ export class Jit implements CompiledCode {
   private readonly throwOnMismatch: boolean;
   private readonly imports: BlockImports & Record<string, unknown>;
   // Slow-path state: the instruction being executed (precise faults) and the RMW address.
+  // Uncompiled instructions that compiled blocks run through the interpreter (see runsInline).
+  private readonly inlineInsns: Insn[] = [];
+  private readonly freeInline: number[] = [];
   private faultEip = 0;
   private faultIdx = 0;
   private rmwLin = 0;
@@ -158,6 +164,7 @@ export class Jit implements CompiledCode {
     opts: JitOptions = {},
   ) {
     this.threshold = opts.threshold ?? 200;
+    this.missInterval = opts.missInterval ?? 50000;
     this.batch = opts.batch ?? 64;
     this.lockstep = opts.lockstep ?? false;
     this.throwOnMismatch = opts.throwOnMismatch ?? false;
@@ -266,7 +273,7 @@ export class Jit implements CompiledCode {
     }
     if (
       this.queue.size >= this.batch ||
-      (this.queue.size > 0 && this.missesSinceCompile >= MISS_COMPILE_INTERVAL)
+      (this.queue.size > 0 && this.missesSinceCompile >= this.missInterval)
     ) {
       this.compileQueue();
       return true;
@@ -283,8 +290,18 @@ export class Jit implements CompiledCode {
     const t0 = performance.now();
     const u8 = this.cpu.mem.u8;
     const forms: FormedBlock[] = [];
-    for (const { lin, phys } of this.queue.values()) {
-      const f = formBlock(u8, lin, phys);
+    const starts = [...this.queue.values()];
+    for (let k = 0; k < starts.length; k++) {
+      const { lin, phys } = starts[k];
+      const f = formBlock(u8, lin, phys, !this.lockstep);
+      this.assignInline(f);
+      // Straight-line code cut by the length limit goes on in the same page: compile the rest now.
+      // Reached only from compiled code, it would otherwise gain hotness one block at a time.
+      if (f.stop === "limit" && (f.endEip & ~0xfff) === (lin & ~0xfff) && starts.length < MAX_BATCH) {
+        const next = { lin: f.endEip, phys: phys + (f.endEip - lin) };
+        const h = hashSlot(next.lin, this.hashMask) << 2;
+        if (this.hash[h] !== next.lin || this.hash[h + 1] !== next.phys) starts.push(next);
+      }
       if (f.fallback) {
         const key = `${f.fallback.mn} (${f.stop})`;
         this.s.fallbacks[key] = (this.s.fallbacks[key] ?? 0) + 1;
@@ -317,6 +334,20 @@ export class Jit implements CompiledCode {
     });
     this.s.modules++;
     this.s.compileMs += performance.now() - t0;
+  }
+
+  /** Give a block's inline instructions slots in the inline table (the interpreter runs them). */
+  private assignInline(f: FormedBlock): void {
+    for (const bi of f.insns) {
+      if (!bi.inline) continue;
+      const i = bi.insn;
+      i.handler = this.cpu.handlers[i.def.id];
+      const id = this.freeInline.pop() ?? this.inlineInsns.length;
+      this.inlineInsns[id] = i;
+      bi.inlineId = id;
+      const key = `${i.def.mn} (inline)`;
+      this.s.fallbacks[key] = (this.s.fallbacks[key] ?? 0) + 1;
+    }
   }
 
   private allocIndex(): number {
@@ -358,6 +389,7 @@ export class Jit implements CompiledCode {
     this.freeIdx.push(rec.idx);
     this.blocks.delete(rec.idx);
     this.pageBlocks.get(rec.form.phys >>> 12)?.delete(rec);
+    for (const bi of rec.form.insns) if (bi.inlineId !== undefined) this.freeInline.push(bi.inlineId);
     if (--rec.module.live === 0) this.liveBytes -= rec.module.bytes;
   }
 
@@ -446,6 +478,14 @@ export class Jit implements CompiledCode {
           old.push(cpu.mem.u8[host + k]);
         }
         this.jitLog?.push({ lin, size, value: mask(value, size), phys, old });
+      },
+      interp: (id, eip, idx) => {
+        at(eip, idx);
+        const i = this.inlineInsns[id];
+        cpu.insn = i;
+        cpu.eip = (eip + i.len) | 0;
+        i.handler(cpu, i);
+        after();
       },
       // Replaced by the runtime's exports in init().
       get: () => 0,
