@@ -31,6 +31,11 @@ export interface JitOptions {
   batch?: number;
   /** Misses (block starts with no code) after which a partial batch compiles anyway. */
   missInterval?: number;
+  /**
+   * Count each block's runs in compiled code (default on: statistics and the explorer's hot list).
+   * Off only to measure what counting costs (bench/counting.ts).
+   */
+  countRuns?: boolean;
   /** Run every compiled block against the interpreter and compare (differential testing). */
   lockstep?: boolean;
   /** With lockstep: throw on the first mismatch instead of recording it. */
@@ -118,6 +123,7 @@ export class Jit implements CompiledCode {
   private readonly hot = new Uint16Array(JIT_HASH_ENTRIES);
   private readonly hashMask = JIT_HASH_ENTRIES - 1;
   private readonly missInterval: number;
+  private readonly countRuns: boolean;
   private readonly queue = new Map<number, { lin: number; phys: number }>();
   private readonly noCompile = new Set<number>();
   private readonly blocks = new Map<number, BlockRecord>();
@@ -165,6 +171,7 @@ export class Jit implements CompiledCode {
   ) {
     this.threshold = opts.threshold ?? 200;
     this.missInterval = opts.missInterval ?? 50000;
+    this.countRuns = opts.countRuns ?? true;
     this.batch = opts.batch ?? 64;
     this.lockstep = opts.lockstep ?? false;
     this.throwOnMismatch = opts.throwOnMismatch ?? false;
@@ -323,7 +330,10 @@ export class Jit implements CompiledCode {
     }
     const idxs = forms.map(() => this.allocIndex());
     const counters = idxs.map((idx) => this.layout.state + ST_COUNTERS + idx * 4);
-    const compiled = compileBatch(this.binaryen, this.layout, forms, { instrument: this.lockstep, counters });
+    const compiled = compileBatch(this.binaryen, this.layout, forms, {
+      instrument: this.lockstep,
+      counters: this.countRuns ? counters : undefined,
+    });
     const inst = new WebAssembly.Instance(compiled.module, {
       env: { memory: this.cpu.mem.wasmMemory, ...this.imports },
     });
