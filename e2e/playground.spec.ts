@@ -1,5 +1,6 @@
-// The playground page (issue 6): counters and charts that react to the mode, snapshots that survive
-// a page reload, the compare view, the page-walk visualizer and the theme switch.
+// The playground page (issue 6): counters and charts that react to the mode, switching the mode of a
+// running guest (live, or a reboot for PV), snapshots that survive a page reload, the compare view,
+// the page-walk visualizer and the theme switch.
 
 import { expect, test, type Page, type TestInfo } from "@playwright/test";
 
@@ -71,6 +72,76 @@ test("switching modes makes the counters and charts react", async ({ page }, tes
   await page.locator("#theme").click();
   await expect(page.locator("html")).toHaveAttribute("data-theme", "dark");
   await shot(page, testInfo, "dark-theme");
+  expect(errors).toEqual([]);
+});
+
+test("the mode selector switches a running Linux live; only PV reboots, and says so", async ({
+  page,
+}, testInfo) => {
+  test.setTimeout(480_000);
+  const errors = watchErrors(page);
+  await open(page);
+  await page.locator("#image").selectOption("linux");
+  await page.locator("#memory").selectOption("128");
+  await page.locator("#mode").selectOption("bt");
+  await page.locator("#start").click();
+  const serial = () => page.evaluate(() => window.virtlab.serialText());
+  const count = async (re: RegExp) => ((await serial()).match(re) ?? []).length;
+  const machine = async () => (await page.evaluate(() => window.virtlab.stats())).machine!;
+  await expect.poll(serial, { timeout: 240_000, intervals: [1000] }).toMatch(/virtlab:\/# /);
+  expect(await count(/Linux version/g)).toBe(1);
+  await expect(page.locator('[data-tile="mode"] .tile-value')).toHaveText("bt", { timeout: 5000 });
+
+  const steps: [string, () => Promise<unknown>][] = [
+    ["hw", () => page.locator("#mode").selectOption("hw")],
+    ["hw-noept", () => page.locator("#ept").setChecked(false)],
+    ["bt", () => page.locator("#mode").selectOption("bt")],
+    ["native", () => page.locator("#mode").selectOption("native")],
+  ];
+  let from = "bt";
+  for (const [to, change] of steps) {
+    const before = await machine();
+    expect(before.mode).toBe(from);
+    await change();
+    await expect(page.locator("#note")).toHaveText(`${from} → ${to}: switched live, the guest keeps running`);
+    await expect(page.locator('[data-tile="mode"] .tile-value')).toHaveText(to, { timeout: 5000 });
+    // The same guest goes on: its instruction count continues from where it was (a reboot would
+    // start again from 0), and its shell answers in the new mode.
+    await expect.poll(async () => (await machine()).instructions).toBeGreaterThan(before.instructions);
+    await page.evaluate((m) => window.virtlab.send(`echo in-$((6*7))-${m}\n`), to);
+    await expect.poll(serial, { timeout: 60_000 }).toContain(`in-42-${to}`);
+    const after = await machine();
+    expect(after.mode).toBe(to);
+    expect(after.instructions).toBeGreaterThan(before.instructions);
+    if (to === "hw") {
+      expect(after.vmx?.exits["io-instruction"]).toBeGreaterThan(0);
+      expect(after.ept?.violations).toBeGreaterThan(0);
+      await expect(page.locator('[data-chart="exits"]')).not.toHaveClass(/empty/);
+    }
+    if (to === "hw-noept") {
+      expect(after.ept).toBeUndefined();
+      expect(after.shadow?.hiddenFaults).toBeGreaterThan(0);
+    }
+    if (to === "bt") {
+      expect(after.vmx).toBeUndefined();
+      expect(Object.values(after.bt?.callouts ?? {}).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    }
+    if (to === "native")
+      expect([after.vmx, after.bt, after.shadow]).toEqual([undefined, undefined, undefined]);
+    expect(await count(/Linux version/g)).toBe(1);
+    from = to;
+  }
+  await shot(page, testInfo, "mode-switched-live");
+
+  // PV is negotiated by the guest at boot: the page reboots the image in PV mode and says so.
+  await page.locator("#mode").selectOption("pv");
+  await expect(page.locator("#note")).toHaveText("native → pv: rebooted (PV is negotiated at boot)");
+  await expect.poll(() => count(/VIRTLAB-READY/g), { timeout: 240_000, intervals: [1000] }).toBe(2);
+  expect(await count(/Linux version/g)).toBe(2);
+  const pv = await machine();
+  expect(pv.mode).toBe("pv");
+  expect(pv.kvm?.pvclockUpdates).toBeGreaterThan(0);
+  await expect(page.locator("#terminal .xterm-rows")).toContainText("VIRTLAB-READY");
   expect(errors).toEqual([]);
 });
 

@@ -9,7 +9,14 @@ import { FitAddon } from "@xterm/addon-fit";
 import "@xterm/xterm/css/xterm.css";
 import "./style.css";
 import { AutomationProxy } from "../automation/browser.ts";
-import type { ErrorMessage, ImageInfo, RunState, VirtLabHook, WorkerToPage } from "./protocol.ts";
+import type {
+  ErrorMessage,
+  ImageInfo,
+  ModeMessage,
+  RunState,
+  VirtLabHook,
+  WorkerToPage,
+} from "./protocol.ts";
 import { EngineClient } from "./engine-client.ts";
 import { VgaScreen } from "./screen.ts";
 import { CountersView } from "./counters.ts";
@@ -104,6 +111,15 @@ matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => {
 /** A note from the page (not the guest) in the terminal, dimmed. */
 function note(text: string): void {
   term.write(`\r\n\x1b[2m[virtlab] ${text}\x1b[0m\r\n`);
+}
+
+let noteTimer: ReturnType<typeof setTimeout> | null = null;
+
+/** A short note in the status bar, for a few seconds. */
+function showNote(message: string): void {
+  ui.note.textContent = message;
+  if (noteTimer) clearTimeout(noteTimer);
+  noteTimer = setTimeout(() => (ui.note.textContent = ""), 8000);
 }
 
 // ---- page state -----------------------------------------------------------------------------------
@@ -203,6 +219,9 @@ function onMessage(msg: WorkerToPage): void {
     case "screen":
       vga.draw(msg.screen);
       return;
+    case "mode":
+      modeSwitched(msg);
+      return;
     case "toolReply":
     case "progress":
       return; // answered through EngineClient.tool()
@@ -257,10 +276,44 @@ function selectedMode(): Mode {
   const m = ui.mode.value as Mode;
   return m === "hw" && !ui.ept.checked ? "hw-noept" : m;
 }
-ui.mode.addEventListener("change", () => {
+/** Show the mode `m` in the selector and the EPT switch. */
+function showMode(m: Mode): void {
+  ui.mode.value = m === "hw-noept" ? "hw" : m;
+  if (m === "hw" || m === "hw-noept") ui.ept.checked = m === "hw";
   ui.ept.disabled = ui.mode.value !== "hw";
-});
+}
+
+/**
+ * A new mode picked while a machine runs: the worker switches it live (native, BT, HW with or
+ * without EPT) or, to or from PV, reboots the image in the new mode; modeSwitched() says which.
+ */
+function modeChanged(): void {
+  ui.ept.disabled = ui.mode.value !== "hw";
+  if (state === "running" || state === "halted" || state === "paused") {
+    clearError();
+    engine.post({ type: "setMode", mode: selectedMode() });
+  } else if (state === "loading") showNote(`${selectedMode()} takes effect at the next Start`);
+}
+ui.mode.addEventListener("change", modeChanged);
+ui.ept.addEventListener("change", modeChanged);
 ui.ept.disabled = ui.mode.value !== "hw";
+
+function modeSwitched(msg: ModeMessage): void {
+  showMode(msg.to);
+  note(msg.message);
+  showNote(
+    msg.how === "live"
+      ? `${msg.from} → ${msg.to}: switched live, the guest keeps running`
+      : `${msg.from} → ${msg.to}: rebooted (PV is negotiated at boot)`,
+  );
+  if (msg.how === "restart") {
+    counters.reset();
+    vga.clear();
+  }
+  engine.stats().catch(() => {
+    // The Worker died: its error is already shown.
+  });
+}
 
 // ---- VGA screen, console tabs and focus -------------------------------------------------------------
 
@@ -295,15 +348,10 @@ setInterval(() => {
 
 // ---- tools ------------------------------------------------------------------------------------------
 
-let noteTimer: ReturnType<typeof setTimeout> | null = null;
 const toolHost: ToolHost = {
   engine,
   error: (title, message) => showError(title, message),
-  info: (message) => {
-    ui.note.textContent = message;
-    if (noteTimer) clearTimeout(noteTimer);
-    noteTimer = setTimeout(() => (ui.note.textContent = ""), 6000);
-  },
+  info: showNote,
   currentImage: () => currentImage,
   restored: () => {
     clearError();

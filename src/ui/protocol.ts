@@ -69,6 +69,17 @@ export interface KeyRequest {
 }
 
 /**
+ * Switch the running machine to another mode. Between native, bt, hw and hw-noept this happens live,
+ * at an instruction boundary (src/engine/vmm/switch-mode.ts): the guest keeps running. PV is
+ * negotiated by the guest at boot, so a switch to or from pv reboots the same image in the new mode.
+ * Answered by `mode` (or `error`).
+ */
+export interface SetModeRequest {
+  type: "setMode";
+  mode: Mode;
+}
+
+/**
  * The page's tools, each answered by one `toolReply` with the same `id` (and `progress` messages on
  * the way for long ones).
  * - saveSnapshot: the whole machine (src/engine/snapshot.ts); `meta` is stored in the snapshot
@@ -113,6 +124,7 @@ export type PageToWorker =
   | ResetRequest
   | StatsRequest
   | KeyRequest
+  | SetModeRequest
   | ToolRequest
   | AutomationCall;
 
@@ -214,6 +226,19 @@ export interface StatsMessage {
   jit?: JitStats | null;
 }
 
+/** The answer to `setMode`. */
+export interface ModeMessage {
+  type: "mode";
+  from: Mode;
+  to: Mode;
+  /** live: switched on the running machine; restart: rebooted the same image in the new mode. */
+  how: "live" | "restart";
+  /** Guest instructions retired when the switch happened. */
+  instructions: number;
+  /** What happened, in a sentence for the user. */
+  message: string;
+}
+
 /** A tool's answer: `value` (see ToolResults) or a readable `error`. */
 export interface ToolReply {
   type: "toolReply";
@@ -247,6 +272,7 @@ export type WorkerToPage =
   | ToolReply
   | ProgressMessage
   | ScreenMessage
+  | ModeMessage
   | AutomationReply;
 
 // ---- the page's automation hook (window.virtlab) ------------------------------------------------

@@ -4,7 +4,7 @@
 // page messages (input, pause, stats) are handled between slices. It sleeps while the guest is
 // halted. The protocol is in ./protocol.ts; nothing here touches the DOM.
 
-import { MODES, Machine } from "../engine/machine.ts";
+import { MODES, Machine, type Mode } from "../engine/machine.ts";
 import { bootMultiboot } from "../engine/boot/multiboot.ts";
 import { bootLinux } from "../engine/boot/linux.ts";
 import {
@@ -31,6 +31,7 @@ import { explainWalk } from "../engine/mmu/walk-explain.ts";
 import { disassemble } from "../engine/cpu/disasm.ts";
 import type { OpcodeDef } from "../engine/cpu/opcodes.ts";
 import { createWorkerAutomation } from "../automation/worker-rpc.ts";
+import { SWITCHABLE_MODES, switchMode } from "../engine/vmm/switch-mode.ts";
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 /**
@@ -385,6 +386,82 @@ function reset(): void {
   }
 }
 
+/** What the new monitor rebuilds after a live switch (DESIGN.md "Modes at run time"). */
+const REBUILDS: Record<Mode, string> = {
+  native: "no monitor now: the guest's own page tables are used directly",
+  bt: "the BT monitor translates the kernel's code afresh and fills its shadow page tables through hidden faults",
+  hw: "the VT-x monitor builds its EPT as the guest touches memory (EPT violations)",
+  "hw-noept": "the VT-x monitor fills its shadow page tables through hidden faults",
+  pv: "",
+};
+
+/**
+ * Switch the page's machine to another mode: live where switch-mode.ts can (native, bt, hw,
+ * hw-noept), otherwise (to or from pv, which the guest negotiates at boot) by rebooting the same
+ * image in the new mode. Either way the page is told which it was.
+ */
+function setMode(to: Mode): void {
+  const s = session;
+  if (!s) {
+    post({ type: "error", kind: "request", message: "nothing to switch: start a machine first" });
+    return;
+  }
+  if (!MODES.includes(to)) {
+    post({
+      type: "error",
+      kind: "request",
+      message: `unknown mode "${String(to)}" (modes: ${MODES.join(", ")})`,
+    });
+    return;
+  }
+  const from = s.machine.mode;
+  const instructions = s.machine.cpu.icount;
+  if (to === from) return;
+  if (SWITCHABLE_MODES.includes(from) && SWITCHABLE_MODES.includes(to)) {
+    flushSerial(s);
+    try {
+      switchMode(s.machine, to);
+    } catch (e) {
+      post({ type: "error", kind: "request", message: (e as Error).message });
+      return;
+    }
+    s.request = { ...s.request, mode: to }; // Reset and snapshots follow the machine's mode
+    post({
+      type: "mode",
+      from,
+      to,
+      how: "live",
+      instructions,
+      message: `switched ${from} → ${to} live at instruction ${instructions.toLocaleString("en-US")}; the guest keeps running. ${REBUILDS[to]}; the new mode's counters start at 0.`,
+    });
+    lastState = ""; // post the state now
+    reportState();
+    if (!s.paused && !s.stopped) schedule(0);
+    return;
+  }
+  const request: BootRequest = { ...s.request, mode: to };
+  post({
+    type: "mode",
+    from,
+    to,
+    how: "restart",
+    instructions,
+    message: `${from} → ${to} cannot be switched live: a guest negotiates paravirtualization at boot (hypercalls, kvm-clock, virtio). Rebooting ${request.image} in ${to} mode; the running machine's state is lost.`,
+  });
+  if (!s.image) {
+    void boot(request); // restored from a snapshot: fetch the image again
+    return;
+  }
+  ++generation;
+  session = null;
+  try {
+    start(request, s.image);
+  } catch (e) {
+    post(describe(e));
+    reportState();
+  }
+}
+
 // The automation API (docs/automation.md): its own machine, shown in the page's terminal; booting
 // it stops the machine started from the page's controls.
 const automation = createWorkerAutomation({
@@ -530,6 +607,9 @@ function handle(msg: PageToWorker): void {
       return;
     case "reset":
       reset();
+      return;
+    case "setMode":
+      setMode(msg.mode);
       return;
     case "key": {
       const s = session;
