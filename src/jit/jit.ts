@@ -20,6 +20,7 @@ import { ST_BUDGET, ST_EIP, ST_EXIT, ST_RMASK, ST_ROK } from "../engine/cpu/stat
 import { CODE_JIT, JIT_HASH_ENTRIES, PageKind } from "../engine/memory/memory.ts";
 import { CR0_PE } from "../engine/mmu/mmu.ts";
 import { loadBinaryen, type Binaryen } from "./binaryen.ts";
+import { HANDLERS } from "../engine/cpu/interp.ts";
 import { formBlock, uncompiledReason, type FormedBlock } from "./blocks.ts";
 import { compileBatch, type BlockImports, type CompileLayout } from "./compiler.ts";
 import { buildRuntime, hashSlot, RunExit, type RuntimeExports } from "./runtime.ts";
@@ -351,7 +352,9 @@ export class Jit implements CompiledCode {
     for (const bi of f.insns) {
       if (!bi.inline) continue;
       const i = bi.insn;
-      i.handler = this.cpu.handlers[i.def.id];
+      // The interpreter's own handler: a monitor's wrapper (BT) would count the instruction again,
+      // and compiled code already retires it. Only innocuous instructions run inline.
+      i.handler = HANDLERS[i.def.id];
       const id = this.freeInline.pop() ?? this.inlineInsns.length;
       this.inlineInsns[id] = i;
       bi.inlineId = id;
