@@ -145,6 +145,119 @@ test("the mode selector switches a running Linux live; only PV reboots, and says
   expect(errors).toEqual([]);
 });
 
+/** The absolute target of a direct jump or call, computed from its bytes (null for other instructions). */
+function branchTarget(eip: number, bytes: number[]): number | null {
+  const rel32 = (k: number) => bytes[k] | (bytes[k + 1] << 8) | (bytes[k + 2] << 16) | (bytes[k + 3] << 24);
+  const b = bytes[0];
+  if ((b >= 0x70 && b <= 0x7f) || b === 0xeb) return (eip + 2 + ((bytes[1] << 24) >> 24)) >>> 0;
+  if ((b === 0xe8 || b === 0xe9) && bytes.length === 5) return (eip + 5 + rel32(1)) >>> 0;
+  if (b === 0x0f && bytes[1] >= 0x80 && bytes[1] <= 0x8f && bytes.length === 6)
+    return (eip + 6 + rel32(2)) >>> 0;
+  return null;
+}
+
+interface AsmRow {
+  cls: string;
+  addr: string;
+  bytes: number[];
+  text: string;
+  callout: string;
+}
+
+function asmRows(page: Page): Promise<AsmRow[]> {
+  return page.locator("#jit-view .asm tr").evaluateAll((trs) =>
+    trs.map((tr) => {
+      const cell = (c: string) => tr.querySelector(`.${c}`)?.textContent ?? "";
+      return {
+        cls: tr.className,
+        addr: cell("addr"),
+        bytes: cell("bytes")
+          .split(" ")
+          .filter(Boolean)
+          .map((h) => parseInt(h, 16)),
+        text: cell("text"),
+        callout: cell("callout"),
+      };
+    }),
+  );
+}
+
+test("the JIT explorer shows hot blocks of a BT guest: x86 at real addresses beside wasm, callouts highlighted", async ({
+  page,
+}, testInfo) => {
+  test.setTimeout(300_000);
+  const errors = watchErrors(page);
+  await open(page);
+  await page.locator("#image").selectOption("linux");
+  await page.locator("#memory").selectOption("128");
+  await page.locator("#mode").selectOption("bt");
+  await page.locator("#start").click();
+  await expect
+    .poll(() => page.evaluate(() => window.virtlab.serialText()), { timeout: 240_000, intervals: [1000] })
+    .toContain("VIRTLAB-READY");
+  await page.locator('.tools [data-tool="jit"]').click();
+  const options = page.locator("#jit-blocks option");
+  await expect
+    .poll(
+      async () => {
+        await page.locator("#jit-refresh").click();
+        return options.count();
+      },
+      { timeout: 60_000, intervals: [2000] },
+    )
+    .toBeGreaterThan(0);
+
+  // The hottest block: its listing starts at the block's EIP, branch targets are absolute
+  // addresses (from each instruction's own EIP), and the wasm text is beside it.
+  const first = (await options.first().textContent())!;
+  const eip = /^(0x[0-9a-f]{8}) · (\d+) insns/.exec(first);
+  expect(eip, first).not.toBeNull();
+  await expect(page.locator("#jit-view h4").first()).toContainText(`guest x86 at ${eip![1]}`);
+  await expect(page.locator("#jit-view h4").first()).toContainText("bt mode");
+  let rows = await asmRows(page);
+  expect(rows[0].addr).toBe(eip![1]);
+  expect(rows.filter((r) => !r.cls.includes("exit")).length).toBe(Number(eip![2]));
+  for (let k = 1; k < rows.length; k++)
+    expect(parseInt(rows[k].addr, 16)).toBe(parseInt(rows[k - 1].addr, 16) + rows[k - 1].bytes.length);
+  await expect(page.locator("#jit-view pre.wat")).toContainText("(func");
+  await expect(page.locator("#jit-view pre.wat")).toContainText("(module");
+
+  // Every direct branch in the hottest blocks names its real target.
+  let branches = 0;
+  for (let n = 0; n < Math.min(8, await options.count()); n++) {
+    await page.locator("#jit-blocks").selectOption({ index: n });
+    const want = (await options.nth(n).textContent())!.slice(0, 10);
+    await expect(page.locator("#jit-view h4").first()).toContainText(want);
+    for (const r of await asmRows(page)) {
+      const target = branchTarget(parseInt(r.addr, 16), r.bytes);
+      if (target === null) continue;
+      expect(r.text, `${r.addr} ${r.text}`).toMatch(new RegExp(`^[a-z]+ 0x${target.toString(16)}$`));
+      branches++;
+    }
+  }
+  expect(branches).toBeGreaterThan(0);
+
+  // Blocks that end in a sensitive instruction: it follows the block, highlighted, with the callout
+  // BT makes of it.
+  await page.locator("#jit-sensitive").check();
+  await expect.poll(() => options.count(), { timeout: 10_000 }).toBeGreaterThan(0);
+  rows = await asmRows(page);
+  const last = rows.at(-1)!;
+  expect(last.cls).toMatch(/^cls-(sensitive|privileged) exit$/);
+  expect(last.callout).toMatch(
+    /^BT → VMM callout when the guest kernel runs it \((sensitive|privileged): .+\)$/,
+  );
+  expect(rows.slice(0, -1).every((r) => r.cls === "cls-innocuous")).toBe(true);
+  if (rows.length > 1) {
+    const prev = rows.at(-2)!;
+    expect(parseInt(last.addr, 16)).toBe(parseInt(prev.addr, 16) + prev.bytes.length);
+  }
+  await expect(page.locator("#jit-stop")).toContainText("highlighted instruction");
+  await page.locator("#tool-jit").scrollIntoViewIfNeeded();
+  await shot(page, testInfo, "jit-explorer-bt");
+  expect(errors).toEqual([]);
+});
+
 test("a snapshot survives a page reload and restores the machine", async ({ page }, testInfo) => {
   const errors = watchErrors(page);
   await open(page);

@@ -94,7 +94,7 @@ export type ToolCall =
   | { tool: "restoreSnapshot"; bytes: Uint8Array }
   | { tool: "inspectSnapshot"; bytes: Uint8Array }
   | { tool: "compare"; image: string; workload: string; ops?: number }
-  | { tool: "hotBlocks"; limit: number }
+  | { tool: "hotBlocks"; limit: number; endsSensitive?: boolean }
   | { tool: "describeBlock"; id: number }
   | { tool: "walk"; address: number };
 
@@ -105,8 +105,24 @@ export interface ToolResults {
   inspectSnapshot: SnapshotInfo;
   compare: CompareResult;
   hotBlocks: HotBlock[];
-  describeBlock: BlockDescription | null;
+  describeBlock: ExplorerBlock | null;
   walk: WalkExplanation;
+}
+
+/** One row of the JIT explorer's x86 listing. */
+export type ExplorerInsn = BlockDescription["insns"][number] & {
+  /**
+   * Not compiled: the sensitive or privileged instruction that ended the block. It runs outside
+   * compiled code (in BT mode as its VMM callout, described in `callout`).
+   */
+  exit?: boolean;
+};
+
+/** A compiled block for the JIT explorer: the JIT's description plus the instruction that ended it. */
+export interface ExplorerBlock extends Omit<BlockDescription, "insns"> {
+  insns: ExplorerInsn[];
+  /** The machine's mode (what a sensitive instruction becomes depends on it). */
+  mode: Mode;
 }
 
 export interface ToolRequest {

@@ -7,7 +7,6 @@ import type { EngineClient } from "./engine-client.ts";
 import { download, SnapshotStore, type StoredSnapshot } from "./snapshots.ts";
 import type { CompareResult } from "../engine/compare.ts";
 import type { WalkExplanation, WalkResult } from "../engine/mmu/walk-explain.ts";
-import type { BlockDescription } from "../jit/jit.ts";
 
 function el<K extends keyof HTMLElementTagNameMap>(
   tag: K,
@@ -325,6 +324,7 @@ export class ComparePanel {
 
 export class JitPanel {
   private readonly blocks: HTMLSelectElement;
+  private readonly sensitive: HTMLInputElement;
   private readonly view: HTMLElement;
   private readonly status: HTMLElement;
 
@@ -334,28 +334,38 @@ export class JitPanel {
   ) {
     const refresh = el("button", { id: "jit-refresh", type: "button", text: "Hot blocks" });
     this.blocks = el("select", { id: "jit-blocks", "aria-label": "Hot block" });
+    this.sensitive = el("input", { id: "jit-sensitive", type: "checkbox" });
     this.status = el("p", { class: "muted", id: "jit-status" });
     this.view = el("div", { class: "jit-view", id: "jit-view" });
     root.append(
       el(
         "p",
         { class: "help" },
-        "Pick one of the most-run compiled blocks: the guest's x86 instructions (disassembled from the opcode table) beside the WebAssembly the JIT made of them. Sensitive and privileged instructions are highlighted with what BT translation makes of them.",
+        "Pick one of the most-run compiled blocks: the guest's x86 instructions (disassembled from the opcode table, at their own addresses) beside the WebAssembly the JIT made of them. The JIT never compiles a sensitive or privileged instruction: it ends the block and is shown highlighted after it, with what it becomes — in BT mode, a VMM callout.",
       ),
-      el("div", { class: "row" }, refresh, this.blocks),
+      el(
+        "div",
+        { class: "row" },
+        refresh,
+        this.blocks,
+        el("label", { class: "check" }, this.sensitive, " only blocks ending in a sensitive instruction"),
+      ),
       this.status,
       this.view,
     );
     refresh.addEventListener("click", () => void this.refresh());
+    this.sensitive.addEventListener("change", () => void this.refresh());
     this.blocks.addEventListener("change", () => void this.show(Number(this.blocks.value)));
   }
 
   async refresh(): Promise<void> {
     try {
-      const list = await this.host.engine.tool({ tool: "hotBlocks", limit: 30 });
-      this.status.textContent = list.length
-        ? ""
-        : "No compiled blocks yet (the JIT compiles hot code once binaryen has loaded).";
+      const list = await this.host.engine.tool({
+        tool: "hotBlocks",
+        limit: 30,
+        endsSensitive: this.sensitive.checked,
+      });
+      this.status.textContent = list.length ? "" : await this.whyEmpty();
       this.blocks.replaceChildren(
         ...list.map((b) =>
           el("option", {
@@ -365,13 +375,23 @@ export class JitPanel {
         ),
       );
       if (list.length) await this.show(list[0].id);
+      else this.view.replaceChildren();
     } catch (e) {
       this.host.error("JIT explorer", (e as Error).message);
     }
   }
 
+  /** Why the list is empty, from the JIT's own statistics. */
+  private async whyEmpty(): Promise<string> {
+    const j = (await this.host.engine.stats()).jit;
+    if (!j || !j.enabled) return "This machine runs without the JIT: nothing is compiled.";
+    if (!j.ready) return "binaryen is still loading; the interpreter runs meanwhile. Try again in a moment.";
+    if (this.sensitive.checked) return "No compiled block ends in a sensitive or privileged instruction yet.";
+    return "No compiled blocks yet: the guest has not run any code hot enough since binaryen loaded (a guest that has already halted, like the test kernel after ALL PASS, runs none).";
+  }
+
   private async show(id: number): Promise<void> {
-    const d: BlockDescription | null = await this.host.engine.tool({ tool: "describeBlock", id });
+    const d = await this.host.engine.tool({ tool: "describeBlock", id });
     if (!d) {
       this.view.replaceChildren(
         el("p", { class: "muted", text: "That block is gone (invalidated or flushed)." }),
@@ -385,7 +405,7 @@ export class JitPanel {
         el(
           "tr",
           {
-            class: `cls-${i.cls}`,
+            class: `cls-${i.cls}${i.exit ? " exit" : ""}`,
             title: i.callout ?? (i.cls === "innocuous" ? "innocuous: runs as is" : i.cls),
           },
           el("td", { class: "addr", text: hex(i.eip) }),
@@ -399,9 +419,15 @@ export class JitPanel {
       el(
         "div",
         { class: "jit-col" },
-        el("h4", { text: `guest x86 at ${hex(d.eip)} (phys ${hex(d.phys)})` }),
+        el("h4", { text: `guest x86 at ${hex(d.eip)} (phys ${hex(d.phys)}), ${d.mode} mode` }),
         asm,
-        el("p", { class: "muted", text: `block ends: ${d.stop}` }),
+        el("p", {
+          class: "muted",
+          id: "jit-stop",
+          text: d.insns.at(-1)?.exit
+            ? "block ends before the highlighted instruction: the JIT does not compile it, so it runs outside the block"
+            : `block ends: ${d.stop}`,
+        }),
       ),
       el(
         "div",

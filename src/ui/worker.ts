@@ -18,6 +18,8 @@ import { ImageError } from "../engine/boot/errors.ts";
 import { collectStats } from "../engine/stats.ts";
 import type {
   BootRequest,
+  ExplorerBlock,
+  ExplorerInsn,
   HostStats,
   PageToWorker,
   RunState,
@@ -29,7 +31,9 @@ import { loadSnapshot, saveSnapshot, inspectSnapshot } from "../engine/snapshot.
 import { compare } from "../engine/compare.ts";
 import { explainWalk } from "../engine/mmu/walk-explain.ts";
 import { disassemble } from "../engine/cpu/disasm.ts";
-import type { OpcodeDef } from "../engine/cpu/opcodes.ts";
+import { OPCODES, type OpcodeDef } from "../engine/cpu/opcodes.ts";
+import { decode, Insn } from "../engine/cpu/decoder.ts";
+import { MAX_BLOCK_INSNS } from "../jit/blocks.ts";
 import { createWorkerAutomation } from "../automation/worker-rpc.ts";
 import { SWITCHABLE_MODES, switchMode } from "../engine/vmm/switch-mode.ts";
 
@@ -483,10 +487,66 @@ function needMachine(what: string): Session {
   return session;
 }
 
-/** What a BT translation makes of a sensitive or privileged instruction. */
-function calloutOf(d: OpcodeDef): string | undefined {
+/** What a sensitive or privileged instruction becomes in `mode` (innocuous ones run as they are). */
+function calloutOf(d: OpcodeDef, mode: Mode): string | undefined {
   if (d.cls === "innocuous") return undefined;
-  return `VMM callout (${d.cls}${d.why ? `: ${d.why}` : ""})`;
+  const what = `${d.cls}${d.why ? `: ${d.why}` : ""}`;
+  if (mode === "bt") return `BT → VMM callout when the guest kernel runs it (${what})`;
+  return `not compiled: the interpreter runs it (${what}); under BT it would be a VMM callout`;
+}
+
+/**
+ * The instruction right after a compiled block, if the block ended there because the JIT does not
+ * compile it and it is sensitive or privileged: in BT mode, the callout the translation became.
+ * `insns` instructions are decoded from the block's start to find it (a block stays in one page).
+ */
+function blockExit(
+  m: Machine,
+  b: { eip: number; phys: number; insns: number },
+): { insn: Insn; eip: number; phys: number } | null {
+  if (b.insns >= MAX_BLOCK_INSNS) return null; // ended by the length limit
+  const u8 = m.cpu.mem.u8;
+  const pageEnd = (b.phys & ~0xfff) + 0x1000;
+  let p = b.phys;
+  let eip = b.eip;
+  for (let k = 0; ; k++) {
+    const i = new Insn();
+    if (p >= pageEnd || decode(u8, p, Math.min(p + 16, pageEnd), true, i) !== 0) return null;
+    i.def32 = true;
+    if (k === b.insns) return i.def.cls === "innocuous" ? null : { insn: i, eip, phys: p };
+    const end = i.def.end;
+    if (k === b.insns - 1 && end !== undefined && end !== "jcc") return null; // ended by a jump
+    p += i.len;
+    eip = (eip + i.len) | 0;
+  }
+}
+
+/** The JIT's description of a block, with the sensitive instruction that ended it as a last row. */
+function explainBlock(m: Machine, id: number): ExplorerBlock | null {
+  const jit = m.jit;
+  if (!jit) return null;
+  const d = jit.describeBlock(
+    id,
+    (i, eip) => disassemble(i, { eip }),
+    (def) => calloutOf(def, m.mode),
+  );
+  if (!d) return null;
+  const insns: ExplorerInsn[] = d.insns.map((i) => {
+    const callout = i.callout ?? (i.cls === "innocuous" ? undefined : calloutOf(OPCODES[i.entry], m.mode));
+    return callout ? { ...i, callout } : i;
+  });
+  const exit = blockExit(m, { eip: d.eip, phys: d.phys, insns: d.insns.length });
+  if (exit && d.stop.startsWith(`${exit.insn.def.mn}:`))
+    insns.push({
+      eip: exit.eip,
+      bytes: Array.from(m.cpu.mem.u8.subarray(exit.phys, exit.phys + exit.insn.len)),
+      text: disassemble(exit.insn, { eip: exit.eip }),
+      entry: exit.insn.def.id,
+      cls: exit.insn.def.cls,
+      callout: calloutOf(exit.insn.def, m.mode),
+      exit: true,
+    });
+  return { ...d, insns, mode: m.mode };
 }
 
 async function runTool(id: number, call: ToolCall): Promise<ToolResults[ToolCall["tool"]]> {
@@ -545,13 +605,16 @@ async function runTool(id: number, call: ToolCall): Promise<ToolResults[ToolCall
       }
     }
     case "hotBlocks": {
-      const jit = needMachine("the JIT explorer").machine.jit;
-      return jit ? jit.hotBlocks(call.limit) : [];
+      const m = needMachine("the JIT explorer").machine;
+      if (!m.jit) return [];
+      if (!call.endsSensitive) return m.jit.hotBlocks(call.limit);
+      return m.jit
+        .hotBlocks(Number.MAX_SAFE_INTEGER)
+        .filter((b) => blockExit(m, b) !== null)
+        .slice(0, call.limit);
     }
-    case "describeBlock": {
-      const jit = needMachine("the JIT explorer").machine.jit;
-      return jit ? jit.describeBlock(call.id, (i, eip) => disassemble(i, { eip }), calloutOf) : null;
-    }
+    case "describeBlock":
+      return explainBlock(needMachine("the JIT explorer").machine, call.id);
     case "walk":
       return explainWalk(needMachine("the page-walk visualizer").machine, call.address);
   }
