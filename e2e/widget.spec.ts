@@ -1,7 +1,10 @@
 // The embeddable widget and the iframe embed (docs/embedding.md): two <virt-lab> elements on one
-// page boot independently, each in its own Worker; the iframe's postMessage API answers an allowed
-// origin and ignores other origins and malformed messages.
+// page boot independently, each in its own Worker, and each element's `vm` (the automation API)
+// drives its own machine; the iframe's postMessage API answers an allowed origin (the same one, and
+// a real cross-origin page) and ignores a page on another real origin and malformed messages.
 
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { expect, test, type Page, type TestInfo } from "@playwright/test";
 import type { VirtLabElement } from "../src/ui/widget.ts";
 
@@ -161,35 +164,113 @@ test("the iframe API answers an allowed origin and ignores others", async ({ pag
   expect(afterJunk).toBe(0);
   await shot(page, testInfo, "iframe-allowed");
 
-  // Another origin: a page on http://localhost (the same server, but not the allowed 127.0.0.1 origin)
-  // embeds the frame, whose allow-list names only the examples page's origin.
-  const port = new URL(baseURL!).port;
-  const embedUrl = `${baseURL}/embed.html?image=testkernel&panels=terminal&origins=${encodeURIComponent(new URL(baseURL!).origin)}`;
-  await page.goto(`http://localhost:${port}/embed.html`);
-  await page.evaluate((src) => {
-    const f = document.createElement("iframe");
-    f.id = "f";
-    f.src = src;
-    document.body.append(f);
-    (window as unknown as { replies: unknown[] }).replies = [];
-    addEventListener("message", (e) => {
-      if (e.data && e.data.id === "evil") (window as unknown as { replies: unknown[] }).replies.push(e.data);
-    });
-  }, embedUrl);
-  await expect(page.frameLocator("#f").locator("virt-lab")).toHaveCount(1);
-  const replies = await page.evaluate(async () => {
-    const f = (document.getElementById("f") as HTMLIFrameElement).contentWindow!;
-    f.postMessage({ virtlab: 1, id: "evil", method: "state" }, "*");
-    f.postMessage({ virtlab: 1, id: "evil", method: "start" }, "*");
-    await new Promise((r) => setTimeout(r, 1500));
-    return (window as unknown as { replies: unknown[] }).replies.length;
+  // Real cross-origin pages. The frame is served by the test server at 127.0.0.1:<port>. A second
+  // HTTP server, started here, serves a course page that embeds it; the browser reaches that server
+  // under two names, so its page has two real origins of its own: http://localhost:<course port>,
+  // which the frame's allow-list names and which is answered, and http://127.0.0.1:<course port>,
+  // which is not on the list and is ignored — with the very same frame URL.
+  const frameOrigin = new URL(baseURL!).origin;
+  let frameUrl = "";
+  const course = createServer((_req, res) => {
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(hostPage(frameUrl, frameOrigin));
   });
-  expect(replies).toBe(0);
-  // And the machine was not started by the foreign page.
-  await expect(page.frameLocator("#f").locator("virt-lab")).toHaveCount(1);
-  const state = await page
-    .frames()
-    .find((fr) => fr.url().includes("embed.html"))!
-    .evaluate(() => document.querySelector<VirtLabElement>("virt-lab")!.state);
-  expect(state).toBe("idle");
+  await new Promise<void>((resolve) => course.listen(0, "127.0.0.1", resolve));
+  const coursePort = (course.address() as AddressInfo).port;
+  const allowedOrigin = `http://localhost:${coursePort}`;
+  const foreignOrigin = `http://127.0.0.1:${coursePort}`;
+  frameUrl = `${frameOrigin}/embed.html?image=testkernel&panels=terminal&origins=${encodeURIComponent(allowedOrigin)}`;
+  try {
+    await crossOrigin(page, testInfo, frameOrigin, allowedOrigin, foreignOrigin);
+  } finally {
+    await new Promise((resolve) => course.close(resolve));
+  }
 });
+
+/** A course page embedding the frame, recording the replies and events it gets from it. */
+function hostPage(frameUrl: string, frameOrigin: string): string {
+  return `<!doctype html><meta charset="utf-8"><title>course page</title>
+<iframe id="f" src="${frameUrl}" style="width:900px;height:420px"></iframe>
+<script>
+  window.replies = [];
+  window.events = [];
+  addEventListener("message", (e) => {
+    if (!e.data || e.data.virtlab !== 1) return;
+    (e.data.event ? window.events : window.replies).push({ origin: e.origin, data: e.data });
+  });
+  window.ask = (id, method, args) =>
+    document.getElementById("f").contentWindow.postMessage({ virtlab: 1, id, method, args }, "${frameOrigin}");
+</script>`;
+}
+
+async function crossOrigin(
+  page: Page,
+  testInfo: TestInfo,
+  frameOrigin: string,
+  allowedOrigin: string,
+  foreignOrigin: string,
+): Promise<void> {
+  type Msg = { origin: string; data: { id?: string; ok?: boolean; result?: unknown; event?: string } };
+  type HostWindow = {
+    replies: Msg[];
+    events: Msg[];
+    ask: (id: string, method: string, args?: unknown[]) => void;
+  };
+  /** Open the host page on `origin` and watch, inside the frame, which origins its messages come from. */
+  const openHost = async (origin: string) => {
+    await page.goto(`${origin}/course.html`);
+    expect(await page.evaluate(() => location.origin)).toBe(origin);
+    await expect(page.frameLocator("#f").locator("virt-lab")).toHaveCount(1);
+    const frame = page.frames().find((f) => f.url().startsWith(`${frameOrigin}/embed.html`))!;
+    expect(await frame.evaluate(() => location.origin)).toBe(frameOrigin);
+    await frame.evaluate(() => {
+      const w = window as unknown as { seen: string[] };
+      w.seen = [];
+      addEventListener("message", (e) => w.seen.push(e.origin));
+    });
+    return frame;
+  };
+
+  // The allowed origin, cross-origin: answered, and it can start the machine and read its output.
+  let frame = await openHost(allowedOrigin);
+  await page.evaluate(() => (window as unknown as HostWindow).ask("a1", "state"));
+  await expect
+    .poll(() => page.evaluate(() => (window as unknown as HostWindow).replies))
+    .toEqual([{ origin: frameOrigin, data: { virtlab: 1, id: "a1", ok: true, result: "idle" } }]);
+  await page.evaluate(() => (window as unknown as HostWindow).ask("a2", "start"));
+  await expect
+    .poll(
+      async () => {
+        await page.evaluate(() => (window as unknown as HostWindow).ask("a3", "serialText"));
+        const r = await page.evaluate(() => (window as unknown as HostWindow).replies);
+        return String(r.filter((m) => m.data.id === "a3").at(-1)?.data.result ?? "");
+      },
+      { timeout: 45_000, intervals: [1000] },
+    )
+    .toContain("ALL PASS");
+  // Events go to the allowed origin too.
+  const events = await page.evaluate(() => (window as unknown as HostWindow).events);
+  expect(events.some((e) => e.data.event === "serial" && e.origin === frameOrigin)).toBe(true);
+  expect(await frame.evaluate(() => (window as unknown as { seen: string[] }).seen)).toContain(allowedOrigin);
+  await shot(page, testInfo, "iframe-cross-origin-allowed");
+
+  // Another origin, same frame URL: the frame receives its messages (from that origin) and
+  // neither answers nor acts on them.
+  frame = await openHost(foreignOrigin);
+  await page.evaluate(() => {
+    const w = window as unknown as HostWindow;
+    w.ask("evil1", "state");
+    w.ask("evil2", "start");
+    w.ask("evil3", "send", ["reboot\n"]);
+  });
+  await expect
+    .poll(() => frame.evaluate(() => (window as unknown as { seen: string[] }).seen))
+    .toEqual([foreignOrigin, foreignOrigin, foreignOrigin]);
+  await page.waitForTimeout(1500);
+  expect(await page.evaluate(() => (window as unknown as HostWindow).replies)).toEqual([]);
+  expect(await page.evaluate(() => (window as unknown as HostWindow).events)).toEqual([]);
+  const state = await frame.evaluate(() => document.querySelector<VirtLabElement>("virt-lab")!.state);
+  expect(state).toBe("idle");
+  expect(await frame.evaluate(() => document.querySelector<VirtLabElement>("virt-lab")!.serialText())).toBe(
+    "",
+  );
+}
