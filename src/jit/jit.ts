@@ -82,6 +82,8 @@ export interface BlockDescription {
     entry: number;
     cls: OpcodeDef["cls"];
     callout?: string;
+    /** Not compiled: the block runs it through the interpreter's handler in place. */
+    inline?: boolean;
   }[];
   /** The instruction that ended the block when the interpreter takes it over (e.g. a BT callout). */
   stop: string;
@@ -678,7 +680,7 @@ export class Jit implements CompiledCode {
     if (!rec || this.binaryen === null) return null;
     const u8 = this.cpu.mem.u8;
     const f = rec.form;
-    const insns = f.insns.map(({ insn, eip }) => {
+    const insns = f.insns.map(({ insn, eip, inline }) => {
       const off = f.phys + (eip - f.lin);
       return {
         eip,
@@ -686,6 +688,7 @@ export class Jit implements CompiledCode {
         text: disassemble(insn, eip),
         entry: insn.def.id,
         cls: insn.def.cls,
+        ...(inline ? { inline } : {}),
       };
     });
     const stop = f.fallback ? `${f.fallback.mn}: ${f.stop}` : f.stop;

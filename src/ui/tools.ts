@@ -341,7 +341,7 @@ export class JitPanel {
       el(
         "p",
         { class: "help" },
-        "Pick one of the most-run compiled blocks: the guest's x86 instructions (disassembled from the opcode table, at their own addresses) beside the WebAssembly the JIT made of them. The JIT never compiles a sensitive or privileged instruction: it ends the block and is shown highlighted after it, with what it becomes — in BT mode, a VMM callout.",
+        "Pick one of the most-run compiled blocks: the guest's x86 instructions (disassembled from the opcode table, at their own addresses) beside the WebAssembly the JIT made of them. The JIT never compiles a sensitive or privileged instruction: it ends the block and is shown highlighted after it, with what it becomes — in BT mode, a VMM callout. Innocuous instructions the JIT has no code for yet (string operations, MUL/DIV, BT, x87) stay in the block in italics: it calls the interpreter for each of them and goes on.",
       ),
       el(
         "div",
@@ -405,13 +405,22 @@ export class JitPanel {
         el(
           "tr",
           {
-            class: `cls-${i.cls}${i.exit ? " exit" : ""}`,
-            title: i.callout ?? (i.cls === "innocuous" ? "innocuous: runs as is" : i.cls),
+            class: `cls-${i.cls}${i.exit ? " exit" : ""}${i.inline ? " inline" : ""}`,
+            title:
+              i.callout ??
+              (i.inline
+                ? "not compiled: the block calls the interpreter for this one instruction and goes on"
+                : i.cls === "innocuous"
+                  ? "innocuous: runs as is"
+                  : i.cls),
           },
           el("td", { class: "addr", text: hex(i.eip) }),
           el("td", { class: "bytes", text: i.bytes.map((b) => b.toString(16).padStart(2, "0")).join(" ") }),
           el("td", { class: "text", text: i.text }),
-          el("td", { class: "callout", text: i.cls === "innocuous" ? "" : (i.callout ?? i.cls) }),
+          el("td", {
+            class: "callout",
+            text: i.inline ? "interpreter, in place" : i.cls === "innocuous" ? "" : (i.callout ?? i.cls),
+          }),
         ),
       ),
     );
