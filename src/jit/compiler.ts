@@ -11,7 +11,7 @@
 // therefore through the mode's translation strategy (shadow paging, EPT, PV direct paging).
 
 import type { Binaryen } from "./binaryen.ts";
-import type { FormedBlock } from "./blocks.ts";
+import type { BlockInsn, FormedBlock } from "./blocks.ts";
 import { SEG_SS, type Insn } from "../engine/cpu/decoder.ts";
 import { opSize, specSize } from "../engine/cpu/exec-int.ts";
 import { ARITH, CF, DF, FlagSlot, Lazy, OF, PF, SF, ZF, AF } from "../engine/cpu/flags.ts";
@@ -72,6 +72,47 @@ export interface CompiledModule {
   names: string[];
   /** Text of each function (for the JIT explorer), when requested. */
   text?: string;
+}
+
+/** Stack operations: memory accesses without a ModRM memory operand. */
+const STACK_SEMS = new Set(["push", "pop", "leave", "call", "call_ind", "ret"]);
+
+/** An instruction that can neither fault, leave the block, nor call out: no memory, no control. */
+function registerOnly(bi: BlockInsn): boolean {
+  const i = bi.insn,
+    d = i.def;
+  if (bi.inline || d.end !== undefined || STACK_SEMS.has(d.sem)) return false;
+  if (i.modrm >= 0 && i.mod !== 3 && d.sem !== "lea" && d.sem !== "nop") return false;
+  return !d.ops.some((o) => o[0] === "O" || o[0] === "X" || o[0] === "Y");
+}
+
+/**
+ * Dead flag writes: per instruction, whether the arithmetic flags it writes are overwritten by a
+ * later instruction of the block before anything can observe them. Flags are observed by readers
+ * (Jcc, ADC, CMOVcc, ... and partial writers such as INC, which keep CF), at every exit, and at
+ * every instruction that may fault or call the interpreter (a fault must see precise EFLAGS). Such
+ * writes are not emitted: most ALU results' flags die at the next CMP or TEST.
+ */
+export function deadFlagWriters(insns: readonly BlockInsn[]): boolean[] {
+  const dead = insns.map(() => false);
+  let live = true; // at the block's end every flag is live
+  for (let k = insns.length - 1; k >= 0; k--) {
+    const bi = insns[k],
+      d = bi.insn.def;
+    // Shifts by zero leave the flags alone, so they read them as well.
+    if (!registerOnly(bi) || d.fr !== 0 || d.sem === "shift") {
+      live = true;
+      continue;
+    }
+    const writes = d.fw & ARITH;
+    if (writes === 0 || (d.fw & ~ARITH) !== 0) {
+      if (writes !== 0) live = true;
+      continue;
+    }
+    if (!live) dead[k] = true;
+    else live = writes !== ARITH;
+  }
+  return dead;
 }
 
 /** Compile a batch of blocks into one module. */
@@ -420,6 +461,7 @@ class FnEmitter {
   // --- flags ------------------------------------------------------------------------------------------
 
   private setFlags(op: Lazy, size: number, dst: Expr, src: Expr, res: Expr, defines: number): Expr[] {
+    if (this.flagsDead) return [];
     const out: Expr[] = [];
     if (defines !== ARITH) out.push(this.m.call("materialise", [this.c(ARITH & ~defines)], this.b.none));
     out.push(
@@ -434,6 +476,7 @@ class FnEmitter {
   }
 
   private logic(size: number, res: Expr): Expr[] {
+    if (this.flagsDead) return [];
     return [
       this.stState(this.flag(FlagSlot.OP), this.c(Lazy.LOGIC)),
       this.stState(this.flag(FlagSlot.SIZE), this.c(size)),
@@ -444,6 +487,7 @@ class FnEmitter {
 
   /** LazyFlags.write(value, mask): materialise everything, then replace the masked bits. */
   private writeFlags(value: Expr, mask: number): Expr[] {
+    if (this.flagsDead && (mask & ~ARITH) === 0) return [];
     const m = this.m;
     return [
       m.call("materialise", [this.c(ARITH)], this.b.none),
@@ -464,6 +508,9 @@ class FnEmitter {
    * The last flag-setting instruction of this block, while its operands are still in locals: a
    * following Jcc/SETcc/CMOVcc tests them directly instead of evaluating the lazy record.
    */
+  /** The current instruction's arithmetic flags are overwritten before anything can see them. */
+  private flagsDead = false;
+
   private producer: { op: "sub" | "add" | "logic"; size: number; a: number; b: number; r: number } | null =
     null;
 
@@ -558,8 +605,10 @@ class FnEmitter {
       );
     }
     let ended = false;
+    const dead = deadFlagWriters(this.block.insns);
     this.block.insns.forEach((bi, k) => {
       this.idx = k;
+      this.flagsDead = dead[k];
       this.eip = bi.eip;
       this.nextEip = (bi.eip + bi.insn.len) | 0;
       const i = bi.insn;
