@@ -511,8 +511,13 @@ class FnEmitter {
   /** The current instruction's arithmetic flags are overwritten before anything can see them. */
   private flagsDead = false;
 
-  private producer: { op: "sub" | "add" | "logic"; size: number; a: number; b: number; r: number } | null =
-    null;
+  private producer: {
+    op: "sub" | "add" | "logic" | "inc" | "dec";
+    size: number;
+    a: number;
+    b: number;
+    r: number;
+  } | null = null;
 
   private cond(cc: number): Expr {
     const direct = this.directCond(cc);
@@ -549,6 +554,15 @@ class FnEmitter {
       else if (k === 2 || k === 3) e = zero();
       else if (k === 4 || k === 6) e = sign();
       else if (k === 7) e = m.i32.or(zero(), sign());
+    } else if (p.op === "inc" || p.op === "dec") {
+      // CF is not theirs (they keep it): B, BE and their negations go through the lazy record.
+      const sb = p.size === 4 ? 0x80000000 | 0 : p.size === 2 ? 0x8000 : 0x80;
+      const of = () => m.i32.eq(r(), this.c(p.op === "inc" ? sb : (sb - 1) & MASK[p.size]));
+      if (k === 0) e = of();
+      else if (k === 2) e = zero();
+      else if (k === 4) e = sign();
+      else if (k === 6) e = m.i32.ne(sign(), of());
+      else if (k === 7) e = m.i32.or(zero(), m.i32.ne(sign(), of()));
     } else {
       if (k === 1) e = m.i32.lt_u(r(), a());
       else if (k === 2) e = zero();
@@ -751,6 +765,7 @@ class FnEmitter {
             ARITH & ~CF,
           ),
         );
+        this.producer = { op: d.sem, size: s, a, b: a, r };
         return { code, ended: false, memory };
       }
       case "not": {

@@ -1667,6 +1667,28 @@ export function buildCases(): CaseDef[] {
     mem: pattern(40, 16),
     flagsMask: ALL,
   });
+  // INC/DEC followed by conditions that read their flags: the JIT tests INC/DEC results directly
+  // (OF at the signed boundary, ZF, SF, L, LE) and leaves CF-based conditions to the lazy record.
+  const incdec: [string, string, number][] = [
+    ["inc eax", "eax", 0x7fffffff],
+    ["inc eax", "eax", 0xffffffff],
+    ["dec eax", "eax", 0x80000000],
+    ["dec eax", "eax", 1],
+    ["dec eax", "eax", 0],
+    ["inc ax", "eax", 0x12347fff],
+    ["dec al", "eax", 0x55aa5580],
+    ["inc al", "eax", 0x000000ff],
+  ];
+  for (const [op, reg, v] of incdec)
+    add({
+      name: `${op} at ${hex(v)} then seto/sete/sets/setl/setle/setb/setbe`,
+      mnemonic: op.startsWith("inc") ? "INC" : "DEC",
+      asm: `${op}\nseto bl\nsete bh\nsets cl\nsetl ch\nsetle dl\nsetb dh\nsetbe byte [esi]`,
+      init: { [reg]: v, ebx: 0, ecx: 0, edx: 0 },
+      memReg: "esi",
+      flagsMask: ALL,
+    });
+
   // Long REP MOVS/STOS: the emulator copies whole pages at once, so these cross a page boundary of
   // the (page-aligned) buffer, unaligned, in both directions, with the overlaps where an
   // element-wise copy differs from a block move.
