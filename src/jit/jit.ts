@@ -140,10 +140,10 @@ export class Jit implements CompiledCode {
   private readonly lockstep: boolean;
   private readonly throwOnMismatch: boolean;
   private readonly imports: BlockImports & Record<string, unknown>;
-  // Slow-path state: the instruction being executed (precise faults) and the RMW address.
   // Uncompiled instructions that compiled blocks run through the interpreter (see runsInline).
   private readonly inlineInsns: Insn[] = [];
   private readonly freeInline: number[] = [];
+  // Slow-path state: the instruction being executed (precise faults) and the RMW address.
   private faultEip = 0;
   private faultIdx = 0;
   private rmwLin = 0;
