@@ -7,12 +7,10 @@ import { Cpu } from "../src/engine/cpu/cpu.ts";
 import { IoBus } from "../src/engine/io.ts";
 import { PhysicalMemory } from "../src/engine/memory/memory.ts";
 import { prepareEnvironment } from "../src/engine/cpu/snippet.ts";
-import { Machine, type Mode } from "../src/engine/machine.ts";
+import type { Mode } from "../src/engine/machine.ts";
 import { collectStats } from "../src/engine/stats.ts";
 import { Jit } from "../src/jit/jit.ts";
-import { bootKernel, loadImage } from "../src/automation/images.ts";
-import { defaultImagesDir, directoryImages } from "../src/automation/node.ts";
-import { WORKLOADS } from "./workloads.ts";
+import { bootLinuxToReady, WORKLOADS } from "./workloads.ts";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const INSNS = Number(process.env.BENCH_INSNS ?? 20_000_000);
@@ -54,30 +52,8 @@ for (const [name, w] of Object.entries(WORKLOADS)) {
 }
 
 // The Linux boot: real kernel code, every mode's event counters live.
-const src = directoryImages(defaultImagesDir());
-const image = await loadImage(src, "linux");
 async function boot(mode: Mode, countRuns: boolean): Promise<{ ms: number; stats: number }> {
-  const m = new Machine({
-    memoryMiB: 128,
-    deterministic: true,
-    mode,
-    disk: image.files.get("disk")?.bytes,
-    jit: { countRuns },
-  });
-  bootKernel(m, {
-    boot: image.entry.boot,
-    kernel: image.files.get("kernel")!,
-    initrd: image.files.get("initrd"),
-    cmdline: image.entry.cmdline,
-  });
-  await m.jitReady;
-  let out = "";
-  m.on((e) => {
-    if (e.type === "serial") out += String.fromCharCode(e.byte);
-  });
-  const t0 = performance.now();
-  while (!out.includes("VIRTLAB-READY")) if (m.runSlice(1_000_000).stopped) break;
-  const ms = performance.now() - t0;
+  const { machine: m, ms } = await bootLinuxToReady(mode, { countRuns });
   // What a UI poll costs: one collectStats().
   const t1 = performance.now();
   for (let k = 0; k < 100; k++) collectStats(m, ms);

@@ -6,8 +6,7 @@ import { IoBus } from "../src/engine/io.ts";
 import { PhysicalMemory } from "../src/engine/memory/memory.ts";
 import { prepareEnvironment } from "../src/engine/cpu/snippet.ts";
 import { Jit } from "../src/jit/jit.ts";
-import { bootFromOptions } from "../src/cli/main.ts";
-import { WORKLOADS } from "./workloads.ts";
+import { bootLinuxToReady, WORKLOADS } from "./workloads.ts";
 
 const INSNS = Number(process.env.BENCH_INSNS ?? 30_000_000);
 const mem = new PhysicalMemory(8 << 20);
@@ -46,22 +45,7 @@ console.log(`  compiled ${s.blocksCompiled} blocks in ${s.modules} modules, ${s.
 if (process.argv.includes("--linux")) {
   console.log("\nLinux boot to VIRTLAB-READY (128 MiB, deterministic, Node):");
   for (const mode of ["off", "on"] as const) {
-    const { machine: m } = bootFromOptions({
-      image: "linux",
-      mode: "native",
-      memMiB: 128,
-      deterministic: true,
-      quiet: true,
-      jit: mode,
-    });
-    await m.jitReady;
-    let out = "";
-    m.on((e) => {
-      if (e.type === "serial") out += String.fromCharCode(e.byte);
-    });
-    const t0 = performance.now();
-    while (!out.includes("VIRTLAB-READY")) if (m.runSlice(1_000_000).stopped) break;
-    const ms = performance.now() - t0;
+    const { machine: m, ms } = await bootLinuxToReady("native", mode);
     const js = m.jit?.stats();
     console.log(
       `  JIT ${mode.padEnd(3)} ${(ms / 1000).toFixed(1).padStart(5)} s  ${(m.cpu.icount / 1e6).toFixed(0)}M instructions` +

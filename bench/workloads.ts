@@ -1,4 +1,8 @@
-// CPU-bound guest workloads shared by the interpreter and JIT benchmarks.
+// CPU-bound guest workloads shared by the interpreter and JIT benchmarks, and the Linux boot they
+// time.
+
+import { bootFromOptions, type RunOptions } from "../src/cli/main.ts";
+import type { Machine, Mode } from "../src/engine/machine.ts";
 
 const hex = (s: string) =>
   new Uint8Array(
@@ -28,3 +32,29 @@ export const WORKLOADS: Record<string, { code: Uint8Array; what: string }> = {
     code: hex("b900100000 e806000000 49 75f8 ebf1 90 55 89e5 8b4508 0fafc1 5d c3"),
   },
 };
+
+/**
+ * Boot the `linux` image (128 MiB, deterministic) once binaryen is ready and run it to
+ * VIRTLAB-READY: the machine and the wall time of the run.
+ */
+export async function bootLinuxToReady(
+  mode: Mode,
+  jit: RunOptions["jit"],
+): Promise<{ machine: Machine; ms: number }> {
+  const { machine } = bootFromOptions({
+    image: "linux",
+    mode,
+    memMiB: 128,
+    deterministic: true,
+    quiet: true,
+    jit,
+  });
+  await machine.jitReady;
+  let out = "";
+  machine.on((e) => {
+    if (e.type === "serial") out += String.fromCharCode(e.byte);
+  });
+  const t0 = performance.now();
+  while (!out.includes("VIRTLAB-READY")) if (machine.runSlice(1_000_000).stopped) break;
+  return { machine, ms: performance.now() - t0 };
+}

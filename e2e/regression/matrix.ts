@@ -4,6 +4,7 @@
 // script and the same checks, whichever side runs the engine.
 
 import type { MachineStats, Mode, VirtLabVM } from "../../src/automation/types.ts";
+import { TEACH_WORKLOADS } from "../../src/engine/compare.ts";
 
 export const MODES: readonly Mode[] = ["native", "bt", "pv", "hw", "hw-noept"];
 export const FULL_VIRT: readonly Mode[] = ["native", "bt", "hw", "hw-noept"];
@@ -22,18 +23,8 @@ export function expectedToRun(image: ImageName, mode: Mode): boolean {
 }
 
 export const TEACH_CMDLINE = "workload=all ops=20";
-export const TEACH_WORKLOADS = [
-  "syscall",
-  "forkwait",
-  "ctxsw",
-  "pgfault",
-  "ptemod",
-  "inout",
-  "cr3",
-  "cr8",
-  "divzero",
-  "callret",
-];
+/** The teaching kernel's workloads, in the order TEACH_CMDLINE runs them (one list: compare.ts). */
+export { TEACH_WORKLOADS };
 
 /**
  * The Linux workload: the disk (IDE natively, virtio-blk in PV), its checksums, processes, pipes,

@@ -1,7 +1,8 @@
 // Node only. tsx's loader rewrites every `import(` in the ES modules it loads and builds a source map
 // for the result; on binaryen's 15 MB script that takes ~7 s (against ~0.5 s to load it natively).
 // This hook, registered after tsx so that it runs first, hands binaryen's file to Node untouched.
-// Node entry points (CLI, automation, benches) call it once; browsers and vitest never need it.
+// The Node automation entry (node.ts, which the CLI and the benches import) registers it; browsers
+// never load this file.
 
 import { register } from "node:module";
 

@@ -12,6 +12,7 @@ import { bootLinux, isBzImage } from "../engine/boot/linux.ts";
 import { findImage, parseManifest, verifyImageFile, type ImageEntry } from "../engine/boot/manifest.ts";
 import { ImageError } from "../engine/boot/errors.ts";
 import { collectStats } from "../engine/stats.ts";
+import type { JitOptions } from "../jit/jit.ts";
 import { MachineDriver } from "../automation/driver.ts";
 import { nodeHost } from "../automation/node.ts";
 import { COMPARE_USAGE, CompareUsageError, runCompare } from "./compare.ts";
@@ -36,7 +37,7 @@ ${COMPARE_USAGE}`;
 
 class UsageError extends Error {}
 
-interface RunOptions {
+export interface RunOptions {
   image?: string;
   kernel?: string;
   initrd?: string;
@@ -49,8 +50,11 @@ interface RunOptions {
   deterministic: boolean;
   stats?: string;
   quiet: boolean;
-  /** on (default), off (interpreter only), lockstep (compiled blocks checked against the interpreter). */
-  jit?: "on" | "off" | "lockstep";
+  /**
+   * on (default), off (interpreter only), lockstep (compiled blocks checked against the interpreter),
+   * or the JIT's own options (benchmarks).
+   */
+  jit?: "on" | "off" | "lockstep" | JitOptions;
 }
 
 function parseRun(argv: string[]): RunOptions {
@@ -153,7 +157,9 @@ export function bootFromOptions(o: RunOptions): { machine: Machine; ready?: stri
         ? false
         : o.jit === "lockstep"
           ? { lockstep: true, throwOnMismatch: true, threshold: 20, batch: 16 }
-          : true,
+          : typeof o.jit === "object"
+            ? o.jit
+            : true,
   });
   let kernel: Uint8Array,
     kernelName: string,

@@ -4,20 +4,10 @@ import { readFileSync } from "node:fs";
 import { Machine, type Mode } from "../../src/engine/machine.ts";
 import { bootMultiboot } from "../../src/engine/boot/multiboot.ts";
 import { OPCODES } from "../../src/engine/cpu/opcodes.ts";
+import { TEACH_WORKLOADS } from "../../src/engine/compare.ts";
 
 /** The teaching kernel's workloads, in the order "workload=all" runs them. */
-export const WORKLOADS = [
-  "syscall",
-  "forkwait",
-  "ctxsw",
-  "pgfault",
-  "ptemod",
-  "inout",
-  "cr3",
-  "cr8",
-  "divzero",
-  "callret",
-];
+export const WORKLOADS: readonly string[] = TEACH_WORKLOADS;
 
 export interface BootOptions {
   mode?: Mode;

@@ -193,21 +193,20 @@ export class PhysicalMemory {
    */
   load(addr: number, data: Uint8Array): void {
     this.u8.set(data, addr);
-    this.invalidateRange(addr, data.length);
+    this.wroteRange(addr, data.length);
   }
 
   /** Fill a RAM range from the host (zeroing BSS, clearing memory). */
   fill(addr: number, length: number, value = 0): void {
     this.u8.fill(value, addr, addr + length);
-    this.invalidateRange(addr, length);
+    this.wroteRange(addr, length);
   }
 
-  /** Note a bulk guest write to RAM done directly on `u8` (REP MOVS/STOS): translated code there goes. */
+  /**
+   * Note a write of RAM done directly on `u8` (host loads, REP MOVS/STOS bulk copies): translated
+   * code derived from those pages goes.
+   */
   wroteRange(addr: number, length: number): void {
-    this.invalidateRange(addr, length);
-  }
-
-  private invalidateRange(addr: number, length: number): void {
     if (length <= 0) return;
     const last = Math.min((addr + length - 1) >>> PAGE_SHIFT, this.codePages.length - 1);
     for (let p = addr >>> PAGE_SHIFT; p <= last; p++) if (this.codePages[p]) this.codeWritten(p);
