@@ -36,3 +36,39 @@ test("linux boots to a shell and answers what is typed in the terminal", async (
   await testInfo.attach("linux-shell", { path, contentType: "image/png" });
   expect(errors).toEqual([]);
 });
+
+test("with ?compile=worker the JIT compiles in a worker beside the engine, and Linux boots", async ({
+  page,
+}) => {
+  test.setTimeout(LINUX_BOOT_TIMEOUT + 60_000);
+  const errors: string[] = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto("/?compile=worker");
+  await expect(page.locator("#image")).toBeEnabled();
+  await page.locator("#image").selectOption("linux");
+  await page.locator("#memory").selectOption("128");
+  const det = page.locator("#deterministic");
+  if (await det.isChecked()) await det.click();
+  await page.locator("#start").click();
+  await expect
+    .poll(() => serialText(page), { timeout: LINUX_BOOT_TIMEOUT, intervals: [1000] })
+    .toContain("VIRTLAB-READY");
+  const jit = await page.evaluate(async () => (await window.virtlab.stats()).jit);
+  expect(jit).toMatchObject({ enabled: true, ready: true, compileThread: "worker" });
+  expect(jit!.blocksCompiled).toBeGreaterThan(1000);
+  expect(jit!.jitInstructions).toBeGreaterThan(10_000_000);
+  expect(jit!.compileMs).toBeGreaterThan(0);
+  // The explorer's wasm text comes from the worker too.
+  await page.locator('.tools [data-tool="jit"]').click();
+  await expect
+    .poll(
+      async () => {
+        await page.locator("#jit-refresh").click();
+        return page.locator("#jit-blocks option").count();
+      },
+      { timeout: 60_000, intervals: [2000] },
+    )
+    .toBeGreaterThan(0);
+  await expect(page.locator("#jit-view pre.wat")).toContainText("(func");
+  expect(errors).toEqual([]);
+});

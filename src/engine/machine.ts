@@ -165,7 +165,9 @@ export class Machine {
     this.mem = new PhysicalMemory(mib << 20);
     this.cpu = new Cpu(this.mem, this.io);
     this.cpu.readTsc = () => Math.floor(this.now());
-    this.jit = opts.jit === false ? null : new Jit(this.cpu, typeof opts.jit === "object" ? opts.jit : {});
+    // Real-time machines compile off-thread where a compile worker exists (the page's engine).
+    const jitOpts = { offThread: !this.deterministic, ...(typeof opts.jit === "object" ? opts.jit : {}) };
+    this.jit = opts.jit === false ? null : new Jit(this.cpu, jitOpts);
     this.cpu.jit = this.jit;
     this.jitReady = this.jit
       ? this.jit.init().catch((e: unknown) => {

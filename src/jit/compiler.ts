@@ -13,7 +13,7 @@
 import type { Binaryen } from "./binaryen.ts";
 import type { BlockInsn, FormedBlock } from "./blocks.ts";
 import { SEG_SS, type Insn } from "../engine/cpu/decoder.ts";
-import { opSize, specSize } from "../engine/cpu/exec-int.ts";
+import { opSize, specSize } from "../engine/cpu/opcodes.ts";
 import { ARITH, CF, DF, FlagSlot, Lazy, OF, PF, SF, ZF, AF } from "../engine/cpu/flags.ts";
 import {
   ST_BUDGET,
@@ -66,8 +66,8 @@ export interface CompileOptions {
 }
 
 export interface CompiledModule {
-  module: WebAssembly.Module;
-  bytes: number;
+  /** The module's wasm binary (compiled to a WebAssembly.Module on the thread that runs it). */
+  binary: Uint8Array;
   /** Export name of each block's function, in input order. */
   names: string[];
   /** Text of each function (for the JIT explorer), when requested. */
@@ -150,8 +150,7 @@ export function compileBatch(
       names.push(name);
     });
     const text = wantText ? m.emitText() : undefined;
-    const bin = m.emitBinary();
-    return { module: new WebAssembly.Module(bin as Uint8Array<ArrayBuffer>), bytes: bin.length, names, text };
+    return { binary: m.emitBinary(), names, text };
   } finally {
     m.dispose();
   }

@@ -23,9 +23,16 @@ import { loadBinaryen, type Binaryen } from "./binaryen.ts";
 import { HANDLERS } from "../engine/cpu/interp.ts";
 import { formBlock, uncompiledReason, type FormedBlock } from "./blocks.ts";
 import { compileBatch, type BlockImports, type CompileLayout } from "./compiler.ts";
-import { buildRuntime, hashSlot, RunExit, type RuntimeExports } from "./runtime.ts";
+import { CompileClient, type BatchBlock, type CompilePort } from "./compile-service.ts";
+import { hashSlot, instantiateRuntime, runtimeBinary, RunExit, type RuntimeExports } from "./runtime.ts";
 
 export interface JitOptions {
+  /**
+   * Compile in the compile worker registered with `useCompileWorker`, if any, while the guest goes
+   * on running (the page's real-time machines). Otherwise, and always with lockstep, batches compile
+   * synchronously on the engine's thread, which keeps deterministic runs repeatable.
+   */
+  offThread?: boolean;
   /** Executions of a block start before it is queued for compilation. */
   threshold?: number;
   /** Blocks per compiled module. */
@@ -51,6 +58,10 @@ export interface JitStats {
   modules: number;
   wasmBytes: number;
   compileMs: number;
+  /** Where binaryen runs: on the engine's thread, or in a compile worker beside it. */
+  compileThread: "engine" | "worker";
+  /** Blocks whose page was written while they compiled in the worker (dropped on arrival). */
+  staleOnArrival: number;
   /** Compiled block executions. */
   blockRuns: number;
   /** Guest instructions retired by compiled code. */
@@ -105,6 +116,36 @@ interface ModuleRecord {
 const MAX_BLOCKS = 15000; // bounded by the run counters' area (ST_COUNTERS)
 const ST_COUNTERS = 0x1000; // per-table-index run counters, in the state area's 64 KiB
 const MAX_BATCH = 256; // blocks in one module, counting length-limit continuations
+// Off-thread: a batch goes out when this many blocks wait, or when the worker is idle and the
+// interpreter has missed this often since the last batch (small batches while the worker keeps up).
+const OFF_THREAD_MIN_BATCH = 8;
+const OFF_THREAD_IDLE_MISSES = 2000;
+
+let sharedPort: (() => CompilePort) | null = null;
+let sharedClient: CompileClient | null = null;
+
+/**
+ * Register the compile worker (called once by the engine's Worker); JITs created with `offThread`
+ * then compile there. The worker starts on first use and serves every JIT of this thread.
+ */
+export function useCompileWorker(start: () => CompilePort): void {
+  sharedPort = start;
+  sharedClient = null;
+}
+
+function compileClient(): CompileClient | null {
+  if (sharedClient === null && sharedPort !== null) sharedClient = new CompileClient(sharedPort());
+  return sharedClient;
+}
+
+/** A batch being compiled in the worker. */
+interface InFlight {
+  epoch: number;
+  forms: FormedBlock[];
+  idxs: number[];
+  /** Write generation of each block's page when it was sent. */
+  gens: number[];
+}
 
 interface WriteLog {
   lin: number;
@@ -140,6 +181,13 @@ export class Jit implements CompiledCode {
   private readonly lockstep: boolean;
   private readonly throwOnMismatch: boolean;
   private readonly imports: BlockImports & Record<string, unknown>;
+  // Off-thread compilation: the worker's client, the batch it is compiling, and what tells a
+  // result still valid on arrival (no flush since it was sent, its page not written since).
+  private client: CompileClient | null = null;
+  private inFlight: InFlight | null = null;
+  private epoch = 0;
+  private readonly pageGen = new Map<number, number>();
+  private readonly pending = new Set<number>();
   // Uncompiled instructions that compiled blocks run through the interpreter (see runsInline).
   private readonly inlineInsns: Insn[] = [];
   private readonly freeInline: number[] = [];
@@ -159,6 +207,8 @@ export class Jit implements CompiledCode {
     modules: 0,
     wasmBytes: 0,
     compileMs: 0,
+    compileThread: "engine",
+    staleOnArrival: 0,
     blockRuns: 0,
     jitInstructions: 0,
     invalidations: 0,
@@ -183,6 +233,8 @@ export class Jit implements CompiledCode {
     this.hash = new Int32Array(buf, mem.jitHashOffset, JIT_HASH_ENTRIES * 4);
     this.counters = new Int32Array(buf, mem.stateOffset + ST_COUNTERS, MAX_BLOCKS + 1);
     this.layout = { state: mem.stateOffset, tlb: mem.tlbOffset };
+    if (opts.offThread && !this.lockstep) this.client = compileClient();
+    if (this.client) this.s.compileThread = "worker";
     this.clearHash();
     for (const d of OPCODES) {
       const probe = { def: d, a32: true, o32: true, mod: 3, modrm: 0xc0 } as unknown as Insn;
@@ -191,25 +243,32 @@ export class Jit implements CompiledCode {
     this.imports = this.makeImports();
   }
 
-  /** Load binaryen and build the runtime; until then `enter` declines and the interpreter runs. */
+  /**
+   * Load binaryen (here, or in the compile worker) and build the runtime; until then `enter`
+   * declines and the interpreter runs.
+   */
   async init(): Promise<void> {
     if (this.rt) return;
-    const b = await loadBinaryen();
-    this.binaryen = b;
     const mem = this.cpu.mem;
-    const rt = buildRuntime(
-      b,
-      { state: mem.stateOffset, tlb: mem.tlbOffset, hash: mem.jitHashOffset, hashMask: this.hashMask },
-      mem.wasmMemory,
-      this.table,
-    );
-    this.rt = rt.exports;
-    this.runtimeBytes = rt.bytes;
-    Object.assign(this.imports, {
-      get: rt.exports.get,
-      materialise: rt.exports.materialise,
-      cond: rt.exports.cond,
-    });
+    const layout = {
+      state: mem.stateOffset,
+      tlb: mem.tlbOffset,
+      hash: mem.jitHashOffset,
+      hashMask: this.hashMask,
+    };
+    let binary: Uint8Array;
+    if (this.client) {
+      const r = await this.client.request({ kind: "runtime", layout });
+      if (!r.binary) throw new Error(r.error ?? "compile worker returned no runtime");
+      binary = r.binary;
+    } else {
+      this.binaryen = await loadBinaryen();
+      binary = runtimeBinary(this.binaryen, layout);
+    }
+    const rt = instantiateRuntime(binary, mem.wasmMemory, this.table);
+    this.rt = rt;
+    this.runtimeBytes = binary.length;
+    Object.assign(this.imports, { get: rt.get, materialise: rt.materialise, cond: rt.cond });
     this.s.ready = true;
   }
 
@@ -277,9 +336,23 @@ export class Jit implements CompiledCode {
   private miss(eip: number, phys: number, slot: number): boolean {
     this.missesSinceCompile++;
     if (this.hot[slot] < 0xffff) this.hot[slot]++;
-    if (this.hot[slot] >= this.threshold && !this.noCompile.has(phys) && !this.queue.has(phys)) {
+    if (
+      this.hot[slot] >= this.threshold &&
+      !this.noCompile.has(phys) &&
+      !this.queue.has(phys) &&
+      !this.pending.has(phys)
+    ) {
       this.hot[slot] = 0;
       this.queue.set(phys, { lin: eip, phys });
+    }
+    if (this.client) {
+      if (
+        this.inFlight === null &&
+        (this.queue.size >= OFF_THREAD_MIN_BATCH ||
+          (this.queue.size > 0 && this.missesSinceCompile >= OFF_THREAD_IDLE_MISSES))
+      )
+        this.compileQueue();
+      return false;
     }
     if (
       this.queue.size >= this.batch ||
@@ -293,9 +366,12 @@ export class Jit implements CompiledCode {
 
   // --- compilation ------------------------------------------------------------------------------------
 
-  /** Compile everything queued now (also used by tests and by the explorer). */
+  /**
+   * Compile everything queued now (also used by tests and by the explorer); off-thread, send it to
+   * the worker unless a batch is already there (`settled` resolves when nothing is in flight).
+   */
   compileQueue(): void {
-    if (this.binaryen === null || this.queue.size === 0) return;
+    if (this.rt === null || this.queue.size === 0 || this.inFlight !== null) return;
     this.missesSinceCompile = 0;
     const t0 = performance.now();
     const u8 = this.cpu.mem.u8;
@@ -325,28 +401,131 @@ export class Jit implements CompiledCode {
     this.queue.clear();
     if (forms.length === 0) return;
     if (this.blocks.size + forms.length > MAX_BLOCKS) this.flush();
-    // A block replacing another in its lookup slot frees that slot's table index first.
-    for (const f of forms) {
-      const h = hashSlot(f.lin, this.hashMask) << 2;
-      const old = this.blocks.get(this.hash[h + 2]);
-      if (old) this.drop(old);
-    }
     const idxs = forms.map(() => this.allocIndex());
     const counters = idxs.map((idx) => this.layout.state + ST_COUNTERS + idx * 4);
-    const compiled = compileBatch(this.binaryen, this.layout, forms, {
+    if (this.client) {
+      this.send(forms, idxs, this.countRuns ? counters : undefined);
+      return;
+    }
+    const compiled = compileBatch(this.binaryen!, this.layout, forms, {
       instrument: this.lockstep,
       counters: this.countRuns ? counters : undefined,
     });
-    const inst = new WebAssembly.Instance(compiled.module, {
+    this.s.compileMs += performance.now() - t0;
+    this.installBatch(forms, idxs, compiled.binary, compiled.names);
+  }
+
+  /** Resolves once no batch is compiling in the worker (tests; immediate on the engine's thread). */
+  async settled(): Promise<void> {
+    while (this.inFlight !== null) await this.inFlightDone;
+  }
+  private inFlightDone: Promise<void> = Promise.resolve();
+
+  /** Send a batch to the compile worker; its pages are tracked from now on, so a write voids it. */
+  private send(forms: FormedBlock[], idxs: number[], counters: number[] | undefined): void {
+    const gens: number[] = [];
+    for (const f of forms) {
+      this.cpu.mem.markCode(f.phys >>> 12, CODE_JIT);
+      gens.push(this.pageGen.get(f.phys >>> 12) ?? 0);
+      this.pending.add(f.phys);
+    }
+    const batch: InFlight = { epoch: this.epoch, forms, idxs, gens };
+    this.inFlight = batch;
+    const { pages, blocks } = this.describeForWorker(forms);
+    this.inFlightDone = this.client!.request(
+      { kind: "batch", layout: this.layout, pages, blocks, counters, inline: true, wantText: false },
+      pages.map((p) => p.bytes.buffer),
+    ).then(
+      (r) => this.arrived(batch, r.binary ?? null, r.names ?? [], r.ms, r.error),
+      (e: unknown) => this.arrived(batch, null, [], 0, e instanceof Error ? e.message : String(e)),
+    );
+  }
+
+  /** What the worker needs to form the same blocks: their code pages and inline ids. */
+  private describeForWorker(forms: FormedBlock[]): {
+    pages: { page: number; bytes: Uint8Array }[];
+    blocks: BatchBlock[];
+  } {
+    const u8 = this.cpu.mem.u8;
+    const pages = new Map<number, Uint8Array>();
+    const blocks: BatchBlock[] = [];
+    for (const f of forms) {
+      const page = f.phys >>> 12;
+      if (!pages.has(page)) pages.set(page, u8.slice(page << 12, (page + 1) << 12));
+      const inlineIds: number[] = [];
+      for (const bi of f.insns) if (bi.inlineId !== undefined) inlineIds.push(bi.inlineId);
+      blocks.push({ lin: f.lin, phys: f.phys, insns: f.insns.length, inlineIds });
+    }
+    return { pages: [...pages].map(([page, bytes]) => ({ page, bytes })), blocks };
+  }
+
+  /** A batch came back from the worker: install what is still valid, then send what queued meanwhile. */
+  private arrived(
+    b: InFlight,
+    binary: Uint8Array | null,
+    names: string[],
+    ms: number,
+    error: string | undefined,
+  ): void {
+    this.inFlight = null;
+    for (const f of b.forms) this.pending.delete(f.phys);
+    this.s.compileMs += ms;
+    const keep: number[] = [];
+    b.forms.forEach((f, k) => {
+      const current = b.epoch === this.epoch;
+      if (binary !== null && current && (this.pageGen.get(f.phys >>> 12) ?? 0) === b.gens[k]) keep.push(k);
+      else {
+        if (binary !== null && current) this.s.staleOnArrival++;
+        this.release(f, b.idxs[k]);
+      }
+    });
+    if (error !== undefined) {
+      // A batch the worker could not compile runs interpreted; its blocks are not tried again.
+      this.s.fallbacks[`compile error: ${error}`] = (this.s.fallbacks[`compile error: ${error}`] ?? 0) + 1;
+      for (const f of b.forms) this.noCompile.add(f.phys);
+    }
+    if (binary !== null && keep.length > 0)
+      this.installBatch(
+        keep.map((k) => b.forms[k]),
+        keep.map((k) => b.idxs[k]),
+        binary,
+        names,
+        keep,
+      );
+    if (this.queue.size > 0) this.compileQueue();
+  }
+
+  /** Give back what a block that will not be installed holds (its table index, inline ids). */
+  private release(f: FormedBlock, idx: number): void {
+    this.freeIdx.push(idx);
+    for (const bi of f.insns) if (bi.inlineId !== undefined) this.freeInline.push(bi.inlineId);
+  }
+
+  /**
+   * Instantiate a compiled batch and install its blocks; `which` maps them to the module's
+   * functions when only some of a batch's blocks are installed.
+   */
+  private installBatch(
+    forms: FormedBlock[],
+    idxs: number[],
+    binary: Uint8Array,
+    names: string[],
+    which?: number[],
+  ): void {
+    const module = new WebAssembly.Module(binary as Uint8Array<ArrayBuffer>);
+    const inst = new WebAssembly.Instance(module, {
       env: { memory: this.cpu.mem.wasmMemory, ...this.imports },
     });
-    const mod: ModuleRecord = { bytes: compiled.bytes, live: 0 };
+    const mod: ModuleRecord = { bytes: binary.length, live: 0 };
     forms.forEach((f, k) => {
-      const fn = inst.exports[compiled.names[k]] as () => void;
+      // A block replacing another in its lookup slot frees that slot's table index first.
+      const h = hashSlot(f.lin, this.hashMask) << 2;
+      const old = this.blocks.get(this.hash[h + 2]);
+      if (old) this.drop(old);
+      const fn = inst.exports[names[which ? which[k] : k]] as () => void;
       this.install(f, fn, mod, idxs[k]);
     });
     this.s.modules++;
-    this.s.compileMs += performance.now() - t0;
   }
 
   /** Give a block's inline instructions slots in the inline table (the interpreter runs them). */
@@ -409,6 +588,7 @@ export class Jit implements CompiledCode {
   }
 
   invalidatePage(page: number): void {
+    this.pageGen.set(page, (this.pageGen.get(page) ?? 0) + 1);
     this.noCompile.forEach((p) => {
       if (p >>> 12 === page) this.noCompile.delete(p);
     });
@@ -423,6 +603,9 @@ export class Jit implements CompiledCode {
 
   /** Drop all compiled code (cache full, layout change, snapshot restore). */
   flush(): void {
+    // A batch in the worker is void on arrival; its table indices stay taken until then.
+    this.epoch++;
+    this.pending.clear();
     for (const rec of [...this.blocks.values()]) this.drop(rec);
     for (const page of this.pageBlocks.keys()) this.cpu.mem.unmarkCode(page, CODE_JIT);
     this.pageBlocks.clear();
@@ -671,13 +854,13 @@ export class Jit implements CompiledCode {
   }
 
   /** The guest instructions of a block beside the wasm it became. */
-  describeBlock(
+  async describeBlock(
     id: number,
     disassemble: (i: Insn, eip: number) => string = (i) => i.def.mn.toLowerCase(),
     callout?: (d: OpcodeDef) => string | undefined,
-  ): BlockDescription | null {
+  ): Promise<BlockDescription | null> {
     const rec = this.blocks.get(id);
-    if (!rec || this.binaryen === null) return null;
+    if (!rec || this.rt === null) return null;
     const u8 = this.cpu.mem.u8;
     const f = rec.form;
     const insns = f.insns.map(({ insn, eip, inline }) => {
@@ -692,13 +875,28 @@ export class Jit implements CompiledCode {
       };
     });
     const stop = f.fallback ? `${f.fallback.mn}: ${f.stop}` : f.stop;
-    const cm = compileBatch(this.binaryen, this.layout, [f], { instrument: false }, true);
-    const described: BlockDescription = { eip: f.lin, phys: f.phys, insns, stop, wat: cm.text ?? "" };
+    const described: BlockDescription = { eip: f.lin, phys: f.phys, insns, stop, wat: await this.watOf(f) };
     if (f.fallback && callout) {
       const c = callout(f.fallback);
       if (c) described.stop += ` → ${c}`;
     }
     return described;
+  }
+
+  /** A block's wasm as text, compiled again where binaryen runs. */
+  private async watOf(f: FormedBlock): Promise<string> {
+    if (this.binaryen)
+      return compileBatch(this.binaryen, this.layout, [f], { instrument: false }, true).text ?? "";
+    const { pages, blocks } = this.describeForWorker([f]);
+    const r = await this.client!.request({
+      kind: "batch",
+      layout: this.layout,
+      pages,
+      blocks,
+      inline: !this.lockstep,
+      wantText: true,
+    });
+    return r.text ?? `(the compile worker failed: ${r.error ?? "no text"})`;
   }
 }
 

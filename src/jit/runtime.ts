@@ -161,21 +161,23 @@ export interface RuntimeExports {
   cond(cc: number): number;
 }
 
-export function buildRuntime(
-  binaryen: Binaryen,
-  layout: RuntimeLayout,
-  memory: WebAssembly.Memory,
-  table: WebAssembly.Table,
-): { exports: RuntimeExports; bytes: number } {
+/** The runtime module's binary (assembled wherever binaryen runs). */
+export function runtimeBinary(binaryen: Binaryen, layout: RuntimeLayout): Uint8Array {
   const m = binaryen.parseText(runtimeText(layout));
   try {
     m.setFeatures(binaryen.Features.MVP | binaryen.Features.SignExt);
-    const bin = m.emitBinary();
-    const inst = new WebAssembly.Instance(new WebAssembly.Module(bin as Uint8Array<ArrayBuffer>), {
-      env: { memory, table },
-    });
-    return { exports: inst.exports as unknown as RuntimeExports, bytes: bin.length };
+    return m.emitBinary();
   } finally {
     m.dispose();
   }
+}
+
+/** Instantiate the runtime on the engine's thread, over the guest memory and the shared table. */
+export function instantiateRuntime(
+  binary: Uint8Array,
+  memory: WebAssembly.Memory,
+  table: WebAssembly.Table,
+): RuntimeExports {
+  const mod = new WebAssembly.Module(binary as Uint8Array<ArrayBuffer>);
+  return new WebAssembly.Instance(mod, { env: { memory, table } }).exports as unknown as RuntimeExports;
 }

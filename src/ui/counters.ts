@@ -275,9 +275,12 @@ export class CountersView {
       ["blocks compiled", fmt(j.blocksCompiled)],
       ["wasm modules", fmt(j.modules)],
       ["wasm bytes", fmt(j.wasmBytes)],
-      ["compile time", `${j.compileMs.toFixed(0)} ms`],
+      [`compile time (${j.compileThread ?? "engine"})`, `${j.compileMs.toFixed(0)} ms`],
       ["block runs", fmt(j.blockRuns)],
       ["invalidations", fmt(j.invalidations)],
+      ...(j.compileThread === "worker"
+        ? ([["stale on arrival", fmt(j.staleOnArrival)]] as [string, string][])
+        : []),
       ["cache bytes", fmt(j.cacheBytes)],
     ];
     const fb = Object.entries(j.fallbacks ?? {})

@@ -36,6 +36,24 @@ import { decode, Insn } from "../engine/cpu/decoder.ts";
 import { MAX_BLOCK_INSNS } from "../jit/blocks.ts";
 import { createWorkerAutomation } from "../automation/worker-rpc.ts";
 import { SWITCHABLE_MODES, switchMode } from "../engine/vmm/switch-mode.ts";
+import { useCompileWorker } from "../jit/jit.ts";
+import type { CompilePort } from "../jit/compile-service.ts";
+
+// binaryen runs in a compile worker of its own: real-time machines compile there while the guest
+// runs on (deterministic ones compile here, between instructions, as in Node). Registered on the
+// first message, once every module of this worker has initialised.
+let compileWorkerRegistered = false;
+function registerCompileWorker(): void {
+  if (compileWorkerRegistered || !COMPILE_IN_WORKER) return;
+  compileWorkerRegistered = true;
+  useCompileWorker(
+    () =>
+      new Worker(new URL("../jit/compile-worker.ts", import.meta.url), {
+        type: "module",
+        name: "virtlab-compile",
+      }) as unknown as CompilePort,
+  );
+}
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 /**
@@ -43,10 +61,21 @@ const scope = self as unknown as DedicatedWorkerGlobalScope;
  * Worker may be started from another site's page — the URL the host passed in the Worker's name
  * ("virtlab-engine <images URL>").
  */
+const NAME_ARGS = (scope.name ?? "").split(" ").slice(1);
 const IMAGES_URL = (() => {
-  const named = /^virtlab-engine (\S+)$/.exec(scope.name ?? "");
-  if (named) return new URL(named[1]);
+  const named = NAME_ARGS.find((a) => !a.startsWith("compile="));
+  if (named) return new URL(named);
   return new URL(`${import.meta.env.BASE_URL}images/`, scope.location.origin);
+})();
+/**
+ * Compile in a worker beside this one? Measured on 2 cores, binaryen in a third thread competed
+ * with the engine and the page and boots were slower; with cores to spare it takes compilation off
+ * the guest's path. The page may choose (?compile=worker|engine).
+ */
+const COMPILE_IN_WORKER = (() => {
+  const asked = NAME_ARGS.find((a) => a.startsWith("compile="))?.slice("compile=".length);
+  if (asked === "worker" || asked === "engine") return asked === "worker";
+  return (scope.navigator?.hardwareConcurrency ?? 1) >= 4;
 })();
 
 /** Wall-clock length of one run slice before yielding to the event loop. */
@@ -522,10 +551,10 @@ function blockExit(
 }
 
 /** The JIT's description of a block, with the sensitive instruction that ended it as a last row. */
-function explainBlock(m: Machine, id: number): ExplorerBlock | null {
+async function explainBlock(m: Machine, id: number): Promise<ExplorerBlock | null> {
   const jit = m.jit;
   if (!jit) return null;
-  const d = jit.describeBlock(
+  const d = await jit.describeBlock(
     id,
     (i, eip) => disassemble(i, { eip }),
     (def) => calloutOf(def, m.mode),
@@ -621,6 +650,7 @@ async function runTool(id: number, call: ToolCall): Promise<ToolResults[ToolCall
 }
 
 function handle(msg: PageToWorker): void {
+  registerCompileWorker();
   switch (msg.type) {
     case "automation":
       automation.handle(msg);

@@ -6,7 +6,7 @@ import type { Cpu } from "./cpu.ts";
 import { EXC_BR, EXC_DE, EXC_GP, EXC_UD } from "./cpu.ts";
 import { SEG_CS, SEG_DS, SEG_ES, SEG_SS, type Insn } from "./decoder.ts";
 import { AF, ARITH, CF, DF, IF, Lazy, OF, PF, SF, SIZE_MASK, SIGN_BIT, ZF, parity } from "./flags.ts";
-import type { OpcodeDef } from "./opcodes.ts";
+import { opSize, specSize, type OpcodeDef } from "./opcodes.ts";
 import {
   deliverInterrupt,
   farCall,
@@ -21,23 +21,6 @@ export type Handler = (c: Cpu, i: Insn) => void;
 export type Factory = (d: OpcodeDef) => Handler;
 
 // --- operand access compiled from the table's operand specs --------------------------------------
-
-/** Operand size of a spec: 1, 2, 4, or 0 for "by operand-size attribute". */
-export function specSize(spec: string): number {
-  if (spec === "AL" || spec === "CL") return 1;
-  if (spec === "DX") return 2;
-  if (spec === "eAX") return 0;
-  const last = spec[spec.length - 1];
-  if (last === "b" || spec === "Ibs") return spec === "Ibs" ? 0 : 1;
-  if (last === "w") return 2;
-  if (last === "d") return 4;
-  return 0;
-}
-
-/** Size of the instruction's main operand, from its first operand spec. */
-export function opSize(d: OpcodeDef): number {
-  return d.ops.length ? specSize(d.ops[0]) : 0;
-}
 
 function sz(fixed: number, i: Insn): number {
   return fixed || (i.o32 ? 4 : 2);

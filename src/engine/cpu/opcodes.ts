@@ -396,3 +396,20 @@ export function hasModrm(d: { ops: readonly string[]; ext?: number; code: number
     (o) => /^[EGMR][a-z0-9]*$/.test(o) || o === "Sw" || o === "Cd" || o === "Dd" || o === "STi",
   );
 }
+
+/** Operand size of a spec: 1, 2, 4, or 0 for "by operand-size attribute". */
+export function specSize(spec: string): number {
+  if (spec === "AL" || spec === "CL") return 1;
+  if (spec === "DX") return 2;
+  if (spec === "eAX") return 0;
+  const last = spec[spec.length - 1];
+  if (last === "b" || spec === "Ibs") return spec === "Ibs" ? 0 : 1;
+  if (last === "w") return 2;
+  if (last === "d") return 4;
+  return 0;
+}
+
+/** Size of the instruction's main operand, from its first operand spec. */
+export function opSize(d: OpcodeDef): number {
+  return d.ops.length ? specSize(d.ops[0]) : 0;
+}
