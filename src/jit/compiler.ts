@@ -38,21 +38,31 @@ export interface CompileLayout {
   tlb: number;
 }
 
+/**
+ * Where compiled code calls a slow path from (the `site` argument): the instruction's index in its
+ * block, its length, and whether the block goes on after it. A slow path that asks compiled code to
+ * leave (ST_EXIT) records the resume point — EIP and retired count — from the site, so the check
+ * compiled code makes after such an instruction is only a load and a return.
+ */
+export const SITE_IDX = 0xff;
+export const SITE_LEN_SHIFT = 8;
+export const SITE_CONTINUES = 0x8000;
+
 /** Imports every block module receives (the slow paths are JavaScript, the rest the runtime). */
 export interface BlockImports {
   /** Load `size` bytes at seg:off (segment checks, MMU, MMIO). */
-  ld(seg: number, off: number, size: number, eip: number, idx: number): number;
-  st(seg: number, off: number, size: number, value: number, eip: number, idx: number): void;
+  ld(seg: number, off: number, size: number, eip: number, site: number): number;
+  st(seg: number, off: number, size: number, value: number, eip: number, site: number): void;
   /** Read-modify-write: check write access, load, remember the address for `stw`. */
-  ldw(seg: number, off: number, size: number, eip: number, idx: number): number;
-  stw(size: number, value: number, eip: number, idx: number): void;
+  ldw(seg: number, off: number, size: number, eip: number, site: number): number;
+  stw(size: number, value: number, eip: number, site: number): void;
   /** Lockstep builds only: a fast-path store is about to happen (linear, host address). */
   log(lin: number, host: number, size: number, value: number): void;
   get(flag: number): number;
   materialise(which: number): void;
   cond(cc: number): number;
-  /** Run inline-table instruction `id` (at `eip`, index `idx` in its block) in the interpreter. */
-  interp(id: number, eip: number, idx: number): void;
+  /** Run inline-table instruction `id` (at `eip`, from `site`) in the interpreter. */
+  interp(id: number, eip: number, site: number): void;
 }
 
 const ALU_INDEX: Record<string, number> = { ADD: 0, OR: 1, ADC: 2, SBB: 3, AND: 4, SUB: 5, XOR: 6, CMP: 7 };
@@ -282,6 +292,8 @@ class FnEmitter {
   private idx = 0;
   private eip = 0;
   private nextEip = 0;
+  /** The current instruction's slow-path site (SITE_*). */
+  private site = 0;
   /** Maximum instructions one pass through the block retires (the dispatcher's budget check). */
   private readonly count: number;
   private readonly loopLabel = "top";
@@ -364,7 +376,7 @@ class FnEmitter {
   }
 
   private load(size: number, seg: number, offExpr: Expr): Expr {
-    return this.m.call(`ld${size}`, [this.c(seg), offExpr, this.c(this.eip), this.c(this.idx)], this.i32);
+    return this.m.call(`ld${size}`, [this.c(seg), offExpr, this.c(this.eip), this.c(this.site)], this.i32);
   }
 
   private store(size: number, seg: number, offExpr: Expr, valExpr: Expr): Expr {
@@ -374,7 +386,7 @@ class FnEmitter {
       this.set(v, valExpr),
       this.m.call(
         `st${size}`,
-        [this.c(seg), offExpr, this.get(v), this.c(this.eip), this.c(this.idx)],
+        [this.c(seg), offExpr, this.get(v), this.c(this.eip), this.c(this.site)],
         this.b.none,
       ),
     ]);
@@ -401,7 +413,7 @@ class FnEmitter {
         v,
         this.m.call(
           `lw${size}`,
-          [this.c(this.segOf(i)), this.ea(i), this.c(this.eip), this.c(this.idx)],
+          [this.c(this.segOf(i)), this.ea(i), this.c(this.eip), this.c(this.site)],
           this.i32,
         ),
       ),
@@ -411,7 +423,7 @@ class FnEmitter {
 
   private rmwStore(ref: RmwRef, v: Expr): Expr {
     if (ref.reg >= 0) return this.setReg(ref.size, ref.reg, v);
-    return this.m.call(`sw${ref.size}`, [v, this.c(this.eip), this.c(this.idx)], this.b.none);
+    return this.m.call(`sw${ref.size}`, [v, this.c(this.eip), this.c(this.site)], this.b.none);
   }
 
   // --- operands ---------------------------------------------------------------------------------------
@@ -602,9 +614,12 @@ class FnEmitter {
     return target === this.block.lin ? this.loopBack(n) : this.exit(this.c(target), n);
   }
 
-  /** After an instruction with memory accesses: a slow path may have asked to leave. */
+  /**
+   * After an instruction with memory accesses: a slow path may have asked to leave, in which case it
+   * also set EIP and the budget for the next instruction (see SITE_CONTINUES).
+   */
   private exitCheck(): Expr {
-    return this.m.if(this.ldState(ST_EXIT), this.exit(this.c(this.nextEip), this.idx + 1));
+    return this.m.if(this.ldState(ST_EXIT), this.m.return());
   }
 
   // --- the block ------------------------------------------------------------------------------------
@@ -625,6 +640,9 @@ class FnEmitter {
       this.eip = bi.eip;
       this.nextEip = (bi.eip + bi.insn.len) | 0;
       const i = bi.insn;
+      // Instructions that end the block store their own exit; the rest continue after a slow path.
+      const ends = i.def.end !== undefined && i.def.end !== "jcc";
+      this.site = k | (i.len << SITE_LEN_SHIFT) | (ends ? 0 : SITE_CONTINUES);
       // Anything else that writes flags invalidates what the producer's locals say.
       if (i.def.fw !== 0 && i.def.sem !== "alu" && i.def.sem !== "test") this.producer = null;
       const r = bi.inline ? this.inlineInsn(bi.inlineId ?? -1) : this.insn(i);
@@ -653,7 +671,7 @@ class FnEmitter {
   private inlineInsn(id: number): { code: Expr[]; ended: boolean; memory: boolean } {
     if (id < 0) throw new Error("JIT: inline instruction without an inline-table id");
     this.producer = null;
-    const call = this.m.call("interp", [this.c(id), this.c(this.eip), this.c(this.idx)], this.b.none);
+    const call = this.m.call("interp", [this.c(id), this.c(this.eip), this.c(this.site)], this.b.none);
     return { code: [call], ended: false, memory: true };
   }
 

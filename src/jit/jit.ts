@@ -22,7 +22,14 @@ import { CR0_PE } from "../engine/mmu/mmu.ts";
 import { loadBinaryen, type Binaryen } from "./binaryen.ts";
 import { HANDLERS } from "../engine/cpu/interp.ts";
 import { formBlock, uncompiledReason, type FormedBlock } from "./blocks.ts";
-import { compileBatch, type BlockImports, type CompileLayout } from "./compiler.ts";
+import {
+  compileBatch,
+  SITE_CONTINUES,
+  SITE_IDX,
+  SITE_LEN_SHIFT,
+  type BlockImports,
+  type CompileLayout,
+} from "./compiler.ts";
 import { CompileClient, type BatchBlock, type CompilePort } from "./compile-service.ts";
 import { hashSlot, instantiateRuntime, runtimeBinary, RunExit, type RuntimeExports } from "./runtime.ts";
 
@@ -194,6 +201,9 @@ export class Jit implements CompiledCode {
   // Slow-path state: the instruction being executed (precise faults) and the RMW address.
   private faultEip = 0;
   private faultIdx = 0;
+  private faultSite = 0;
+  /** Instructions a slow path already retired from the budget when it asked to leave (once a run). */
+  private exitRetired = 0;
   private rmwLin = 0;
   private jitLog: WriteLog[] | null = null;
   private unreplayable = false;
@@ -309,13 +319,14 @@ export class Jit implements CompiledCode {
     st[ST_EIP >> 2] = cpu.eip;
     st[ST_BUDGET >> 2] = budget;
     st[ST_EXIT >> 2] = 0;
+    this.exitRetired = 0;
     let reason: number;
     try {
       reason = this.rt!.run();
     } catch (e) {
       if (e === CPU_FAULT) {
         // Instructions before the faulting one retired; the run loop delivers the fault.
-        const n = budget - st[ST_BUDGET >> 2] + this.faultIdx;
+        const n = budget - st[ST_BUDGET >> 2] - this.exitRetired + this.faultIdx;
         cpu.icount += n;
         this.s.jitInstructions += n;
         if (cpu.cpl === 0) this.retiredAtCpl0 += n;
@@ -624,32 +635,42 @@ export class Jit implements CompiledCode {
 
   private makeImports(): BlockImports & Record<string, unknown> {
     const cpu = this.cpu;
-    const at = (eip: number, idx: number) => {
+    const st = cpu.state;
+    const at = (eip: number, site: number) => {
       this.faultEip = eip;
-      this.faultIdx = idx;
+      this.faultIdx = site & SITE_IDX;
+      this.faultSite = site;
       cpu.insnEip = eip;
     };
+    // Asked to leave (an interrupt to take, code written): compiled code returns after this
+    // instruction; a block that goes on past it gets its resume point here (see SITE_CONTINUES).
     const after = () => {
-      if ((cpu.intr && cpu.flags.bits & IF) || cpu.nmiPending) cpu.state[ST_EXIT >> 2] = 1;
+      if ((cpu.intr && cpu.flags.bits & IF) || cpu.nmiPending) st[ST_EXIT >> 2] = 1;
+      if (st[ST_EXIT >> 2] !== 0 && this.exitRetired === 0 && this.faultSite & SITE_CONTINUES) {
+        const n = (this.faultSite & SITE_IDX) + 1;
+        st[ST_EIP >> 2] = (this.faultEip + ((this.faultSite >>> SITE_LEN_SHIFT) & 0x7f)) | 0;
+        st[ST_BUDGET >> 2] -= n;
+        this.exitRetired = n;
+      }
     };
     return {
-      ld: (seg, off, size, eip, idx) => {
-        at(eip, idx);
+      ld: (seg, off, size, eip, site) => {
+        at(eip, site);
         const lin = cpu.segLin(seg, off, size, false);
         if (this.jitLog) this.noteRead(lin, size);
         const v = cpu.ld(size, lin);
         after();
         return v;
       },
-      st: (seg, off, size, value, eip, idx) => {
-        at(eip, idx);
+      st: (seg, off, size, value, eip, site) => {
+        at(eip, site);
         const lin = cpu.segLin(seg, off, size, true);
         if (this.jitLog) this.noteWrite(lin, size, value);
         cpu.st(size, lin, value);
         after();
       },
-      ldw: (seg, off, size, eip, idx) => {
-        at(eip, idx);
+      ldw: (seg, off, size, eip, site) => {
+        at(eip, site);
         const lin = cpu.segLin(seg, off, size, true);
         cpu.probeWrite(lin, size);
         this.rmwLin = lin;
@@ -658,8 +679,8 @@ export class Jit implements CompiledCode {
         after();
         return v;
       },
-      stw: (size, value, eip, idx) => {
-        at(eip, idx);
+      stw: (size, value, eip, site) => {
+        at(eip, site);
         if (this.jitLog) this.noteWrite(this.rmwLin, size, value);
         cpu.st(size, this.rmwLin, value);
         after();
@@ -677,8 +698,8 @@ export class Jit implements CompiledCode {
         }
         this.jitLog?.push({ lin, size, value: mask(value, size), phys, old });
       },
-      interp: (id, eip, idx) => {
-        at(eip, idx);
+      interp: (id, eip, site) => {
+        at(eip, site);
         const i = this.inlineInsns[id];
         cpu.insn = i;
         cpu.eip = (eip + i.len) | 0;
@@ -734,6 +755,7 @@ export class Jit implements CompiledCode {
     st[ST_EIP >> 2] = eip0;
     st[ST_BUDGET >> 2] = count;
     st[ST_EXIT >> 2] = 0;
+    this.exitRetired = 0;
     let jitFault = -1;
     let jitCode = -1;
     const fn = this.table.get(rec.idx) as () => void;
