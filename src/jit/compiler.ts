@@ -6,13 +6,14 @@
 // flag, so an exception raised by a slow-path access leaves the state of the instruction's start;
 // the slow path receives the instruction's EIP and index to report a precise fault.
 //
-// Memory accesses inline the TLB fast path (segment usable + TLB entry allows the access + no page
-// crossing); everything else calls the slow path in JavaScript, which goes through the CPU's MMU and
-// therefore through the mode's translation strategy (shadow paging, EPT, PV direct paging).
+// Memory accesses inline the TLB fast path (TLB entry allows the access + no page crossing; ES, SS
+// and DS are flat while compiled code runs, other segments are checked and their base added);
+// everything else calls the slow path in JavaScript, which goes through the CPU's MMU and therefore
+// through the mode's translation strategy (shadow paging, EPT, PV direct paging).
 
 import type { Binaryen } from "./binaryen.ts";
 import type { BlockInsn, FormedBlock } from "./blocks.ts";
-import { SEG_SS, type Insn } from "../engine/cpu/decoder.ts";
+import { SEG_DS, SEG_ES, SEG_SS, type Insn } from "../engine/cpu/decoder.ts";
 import { opSize, specSize } from "../engine/cpu/opcodes.ts";
 import { ARITH, CF, DF, FlagSlot, Lazy, OF, PF, SF, ZF, AF } from "../engine/cpu/flags.ts";
 import {
@@ -150,15 +151,19 @@ export function compileBatch(
     m.addFunctionImport("materialise", "env", "materialise", t([i32]), none);
     m.addFunctionImport("cond", "env", "cond", t([i32]), i32);
     m.addFunctionImport("interp", "env", "interp", t([i32, i32, i32]), none);
-    addMemoryHelpers(binaryen, m, layout, opts.instrument);
+    m.addGlobal("rmwHost", i32, true, m.i32.const(0));
+    m.addGlobal("rmwSlow", i32, true, m.i32.const(0));
+    m.addGlobal("rmwLin", i32, true, m.i32.const(0));
     const names: string[] = [];
+    const helpers = new Set<string>();
     blocks.forEach((b, k) => {
       const name = `b${k}`;
-      const fn = new FnEmitter(binaryen, m, layout, b, opts.counters?.[k] ?? -1);
+      const fn = new FnEmitter(binaryen, m, layout, b, opts.counters?.[k] ?? -1, helpers);
       m.addFunction(name, none, none, fn.vars, fn.emit());
       m.addFunctionExport(name, name);
       names.push(name);
     });
+    for (const h of helpers) addMemoryHelper(binaryen, m, layout, opts.instrument, h);
     const text = wantText ? m.emitText() : undefined;
     return { binary: m.emitBinary(), names, text };
   } finally {
@@ -167,32 +172,42 @@ export function compileBatch(
 }
 
 /**
- * Per module: the memory accesses blocks call, for sizes 1, 2 and 4 — ld (read), st (write), lw
- * (read with write access checked; remembers the address) and sw (write to the remembered address).
- * Each inlines the TLB fast path — segment usable, TLB entry allows the access, no page crossing —
- * and otherwise calls the JavaScript slow path, which raises precise faults.
+ * Segments whose accesses compiled code makes as flat (linear = offset): `Jit.enter` runs compiled
+ * code only while ES, SS and DS are flat writable data segments (base 0, 4 GiB limit), and every
+ * instruction that loads a segment register ends a block, so they stay flat while it runs.
  */
-function addMemoryHelpers(b: Binaryen, m: Module, L: CompileLayout, instrument: boolean): void {
+export const FLAT_SEGS = (1 << SEG_ES) | (1 << SEG_SS) | (1 << SEG_DS);
+
+/**
+ * The memory accesses blocks call, for sizes 1, 2 and 4 — ld (read), st (write), lw (read with
+ * write access checked; remembers the address) and sw (write to the remembered address); those
+ * named with an `f` are for the flat segments (FLAT_SEGS), which need neither base nor segment
+ * checks. Each inlines the TLB fast path — TLB entry allows the access, no page crossing, and for
+ * other segments a 4 GiB limit — and otherwise calls the JavaScript slow path, which raises precise
+ * faults. A module gets the helpers its blocks use (`name` is one of them).
+ */
+function addMemoryHelper(b: Binaryen, m: Module, L: CompileLayout, instrument: boolean, name: string): void {
   const i32 = b.i32,
     none = b.none,
     t = b.createType;
+  const kind = name.slice(0, 2),
+    size = Number(name[2]),
+    flat = name.endsWith("f");
   const c = (n: number) => m.i32.const(n | 0);
   const get = (k: number) => m.local.get(k, i32);
   const st = (off: number) => m.i32.load(L.state + off, 4, c(0));
-  m.addGlobal("rmwHost", i32, true, c(0));
-  m.addGlobal("rmwSlow", i32, true, c(0));
-  m.addGlobal("rmwLin", i32, true, c(0));
-  // Locals after the parameters: lin, e, host.
-  const resolve = (size: number, write: boolean, seg: number, off: number, lin: number, e: number): Expr => {
-    let ok = m.i32.and(
-      m.i32.shr_u(st(write ? ST_SEGOK_W : ST_SEGOK_R), get(seg)),
-      m.i32.eq(m.i32.and(get(e), st(write ? ST_WMASK : ST_RMASK)), st(write ? ST_WOK : ST_ROK)),
-    );
+  // Parameters (seg, off, ...) then locals lin, e.
+  const resolve = (write: boolean, lin: number, e: number): Expr => {
+    let ok = m.i32.eq(m.i32.and(get(e), st(write ? ST_WMASK : ST_RMASK)), st(write ? ST_WOK : ST_ROK));
+    if (!flat) ok = m.i32.and(m.i32.shr_u(st(write ? ST_SEGOK_W : ST_SEGOK_R), get(0)), ok);
     if (size > 1) ok = m.i32.and(ok, m.i32.le_u(m.i32.and(get(lin), c(0xfff)), c(0x1000 - size)));
+    const linear = flat
+      ? get(1)
+      : m.i32.add(get(1), m.i32.load(L.state + ST_SEGBASE, 4, m.i32.shl(get(0), c(2))));
     return m.block(
       null,
       [
-        m.local.set(lin, m.i32.add(get(off), m.i32.load(L.state + ST_SEGBASE, 4, m.i32.shl(get(seg), c(2))))),
+        m.local.set(lin, linear),
         m.local.set(e, m.i32.load(L.tlb, 4, m.i32.shl(m.i32.shr_u(get(lin), c(12)), c(2)))),
         ok,
       ],
@@ -201,53 +216,55 @@ function addMemoryHelpers(b: Binaryen, m: Module, L: CompileLayout, instrument: 
   };
   const host = (lin: number, e: number) =>
     m.i32.or(m.i32.and(get(e), c(-4096)), m.i32.and(get(lin), c(0xfff)));
-  const hload = (size: number, h: Expr) =>
+  const hload = (h: Expr) =>
     size === 4 ? m.i32.load(0, 1, h) : size === 2 ? m.i32.load16_u(0, 1, h) : m.i32.load8_u(0, 1, h);
-  const hstore = (size: number, h: Expr, v: Expr) =>
+  const hstore = (h: Expr, v: Expr) =>
     size === 4 ? m.i32.store(0, 1, h, v) : size === 2 ? m.i32.store16(0, 1, h, v) : m.i32.store8(0, 1, h, v);
-  for (const size of [1, 2, 4]) {
-    // ld(seg, off, eip, idx) -> value; locals lin e
+  if (kind === "ld") {
+    // ld(seg, off, eip, site) -> value; locals lin e
     m.addFunction(
-      `ld${size}`,
+      name,
       t([i32, i32, i32, i32]),
       i32,
       [i32, i32],
       m.if(
-        resolve(size, false, 0, 1, 4, 5),
-        hload(size, host(4, 5)),
+        resolve(false, 4, 5),
+        hload(host(4, 5)),
         m.call("ld", [get(0), get(1), c(size), get(2), get(3)], i32),
       ),
     );
-    // st(seg, off, value, eip, idx); locals lin e
+  } else if (kind === "st") {
+    // st(seg, off, value, eip, site); locals lin e
     const fastStore: Expr[] = [];
     if (instrument) fastStore.push(m.call("log", [get(5), host(5, 6), c(size), get(2)], none));
-    fastStore.push(hstore(size, host(5, 6), get(2)));
+    fastStore.push(hstore(host(5, 6), get(2)));
     m.addFunction(
-      `st${size}`,
+      name,
       t([i32, i32, i32, i32, i32]),
       none,
       [i32, i32],
       m.if(
-        resolve(size, true, 0, 1, 5, 6),
+        resolve(true, 5, 6),
         m.block(null, fastStore),
         m.call("st", [get(0), get(1), c(size), get(2), get(3), get(4)], none),
       ),
     );
-    // lw(seg, off, eip, idx) -> value, remembering where; locals lin e
+  } else if (kind === "lw") {
+    // lw(seg, off, eip, site) -> value, remembering where; locals lin e
     m.addFunction(
-      `lw${size}`,
+      name,
       t([i32, i32, i32, i32]),
       i32,
       [i32, i32],
       m.if(
-        resolve(size, true, 0, 1, 4, 5),
+        resolve(true, 4, 5),
         m.block(
           null,
           [
             m.global.set("rmwSlow", c(0)),
             m.global.set("rmwHost", host(4, 5)),
             m.global.set("rmwLin", get(4)),
-            hload(size, m.global.get("rmwHost", i32)),
+            hload(m.global.get("rmwHost", i32)),
           ],
           i32,
         ),
@@ -258,15 +275,16 @@ function addMemoryHelpers(b: Binaryen, m: Module, L: CompileLayout, instrument: 
         ),
       ),
     );
-    // sw(value, eip, idx)
+  } else {
+    // sw(value, eip, site)
     const fastRmw: Expr[] = [];
     if (instrument)
       fastRmw.push(
         m.call("log", [m.global.get("rmwLin", i32), m.global.get("rmwHost", i32), c(size), get(0)], none),
       );
-    fastRmw.push(hstore(size, m.global.get("rmwHost", i32), get(0)));
+    fastRmw.push(hstore(m.global.get("rmwHost", i32), get(0)));
     m.addFunction(
-      `sw${size}`,
+      name,
       t([i32, i32, i32]),
       none,
       [],
@@ -305,6 +323,7 @@ class FnEmitter {
     L: CompileLayout,
     private readonly block: FormedBlock,
     private readonly counter: number,
+    private readonly helpers: Set<string>,
   ) {
     this.i32 = b.i32;
     this.S = L.state;
@@ -371,12 +390,23 @@ class FnEmitter {
     return e;
   }
 
+  /** The memory helper for an access through `seg` (the flat variant for FLAT_SEGS). */
+  private helper(kind: "ld" | "st" | "lw" | "sw", size: number, seg: number): string {
+    const name = `${kind}${size}${kind !== "sw" && (FLAT_SEGS >> seg) & 1 ? "f" : ""}`;
+    this.helpers.add(name);
+    return name;
+  }
+
   private segOf(i: Insn): number {
     return i.seg >= 0 ? i.seg : i.sseg;
   }
 
   private load(size: number, seg: number, offExpr: Expr): Expr {
-    return this.m.call(`ld${size}`, [this.c(seg), offExpr, this.c(this.eip), this.c(this.site)], this.i32);
+    return this.m.call(
+      this.helper("ld", size, seg),
+      [this.c(seg), offExpr, this.c(this.eip), this.c(this.site)],
+      this.i32,
+    );
   }
 
   private store(size: number, seg: number, offExpr: Expr, valExpr: Expr): Expr {
@@ -385,7 +415,7 @@ class FnEmitter {
     return this.seq([
       this.set(v, valExpr),
       this.m.call(
-        `st${size}`,
+        this.helper("st", size, seg),
         [this.c(seg), offExpr, this.get(v), this.c(this.eip), this.c(this.site)],
         this.b.none,
       ),
@@ -412,7 +442,7 @@ class FnEmitter {
       this.set(
         v,
         this.m.call(
-          `lw${size}`,
+          this.helper("lw", size, this.segOf(i)),
           [this.c(this.segOf(i)), this.ea(i), this.c(this.eip), this.c(this.site)],
           this.i32,
         ),
@@ -423,7 +453,11 @@ class FnEmitter {
 
   private rmwStore(ref: RmwRef, v: Expr): Expr {
     if (ref.reg >= 0) return this.setReg(ref.size, ref.reg, v);
-    return this.m.call(`sw${ref.size}`, [v, this.c(this.eip), this.c(this.site)], this.b.none);
+    return this.m.call(
+      this.helper("sw", ref.size, -1),
+      [v, this.c(this.eip), this.c(this.site)],
+      this.b.none,
+    );
   }
 
   // --- operands ---------------------------------------------------------------------------------------

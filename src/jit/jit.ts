@@ -24,6 +24,7 @@ import { HANDLERS } from "../engine/cpu/interp.ts";
 import { formBlock, uncompiledReason, type FormedBlock } from "./blocks.ts";
 import {
   compileBatch,
+  FLAT_SEGS,
   SITE_CONTINUES,
   SITE_IDX,
   SITE_LEN_SHIFT,
@@ -293,6 +294,8 @@ export class Jit implements CompiledCode {
     // Compiled code assumes a flat 32-bit code segment and a 32-bit stack, in protected mode.
     if (!(cpu.cr0 & CR0_PE) || cpu.flags.bits & VM || !(cpu.flatR & (1 << SEG_CS))) return false;
     if (!(cpu.segAttr[SEG_CS] & SA_DB) || !(cpu.segAttr[SEG_SS] & SA_DB)) return false;
+    // ES, SS and DS flat (compiled code accesses them as linear addresses: see FLAT_SEGS).
+    if ((cpu.flatW & FLAT_SEGS) !== FLAT_SEGS) return false;
     const st = cpu.state;
     const eip = cpu.eip;
     const e = cpu.mmu.tlb[eip >>> 12];
