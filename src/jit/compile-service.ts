@@ -100,7 +100,7 @@ export class CompileClient {
     };
     port.onerror = (e) => {
       // A worker that cannot start (its script failed to load) fails every request, now and later.
-      this.failed = new Error(`compile worker failed: ${e instanceof Error ? e.message : describe(e)}`);
+      this.failed = new Error(`compile worker failed: ${describe(e)}`);
       for (const w of this.waiting.values()) w.reject(this.failed);
       this.waiting.clear();
     };

@@ -193,6 +193,7 @@ export class Jit implements CompiledCode {
   // result still valid on arrival (no flush since it was sent, its page not written since).
   private client: CompileClient | null = null;
   private inFlight: InFlight | null = null;
+  private inFlightDone: Promise<void> = Promise.resolve();
   private epoch = 0;
   private readonly pageGen = new Map<number, number>();
   private readonly pending = new Set<number>();
@@ -404,7 +405,7 @@ export class Jit implements CompiledCode {
       }
       if (f.fallback) {
         const key = `${f.fallback.mn} (${f.stop})`;
-        this.s.fallbacks[key] = (this.s.fallbacks[key] ?? 0) + 1;
+        this.countFallback(key);
       }
       if (f.insns.length === 0) {
         // Remember not to try again until the page is written (tracked like compiled code).
@@ -433,7 +434,6 @@ export class Jit implements CompiledCode {
   async settled(): Promise<void> {
     while (this.inFlight !== null) await this.inFlightDone;
   }
-  private inFlightDone: Promise<void> = Promise.resolve();
 
   /** Send a batch to the compile worker; its pages are tracked from now on, so a write voids it. */
   private send(forms: FormedBlock[], idxs: number[], counters: number[] | undefined): void {
@@ -485,8 +485,8 @@ export class Jit implements CompiledCode {
     for (const f of b.forms) this.pending.delete(f.phys);
     this.s.compileMs += ms;
     const keep: number[] = [];
+    const current = b.epoch === this.epoch;
     b.forms.forEach((f, k) => {
-      const current = b.epoch === this.epoch;
       if (binary !== null && current && (this.pageGen.get(f.phys >>> 12) ?? 0) === b.gens[k]) keep.push(k);
       else {
         if (binary !== null && current) this.s.staleOnArrival++;
@@ -495,7 +495,7 @@ export class Jit implements CompiledCode {
     });
     if (error !== undefined) {
       // A batch the worker could not compile runs interpreted; its blocks are not tried again.
-      this.s.fallbacks[`compile error: ${error}`] = (this.s.fallbacks[`compile error: ${error}`] ?? 0) + 1;
+      this.countFallback(`compile error: ${error}`);
       for (const f of b.forms) this.noCompile.add(f.phys);
     }
     if (binary !== null && keep.length > 0)
@@ -503,29 +503,23 @@ export class Jit implements CompiledCode {
         keep.map((k) => b.forms[k]),
         keep.map((k) => b.idxs[k]),
         binary,
-        names,
-        keep,
+        keep.map((k) => names[k]),
       );
     if (this.queue.size > 0) this.compileQueue();
   }
 
-  /** Give back what a block that will not be installed holds (its table index, inline ids). */
+  private countFallback(key: string): void {
+    this.s.fallbacks[key] = (this.s.fallbacks[key] ?? 0) + 1;
+  }
+
+  /** Give back a block's table index and inline ids (dropped, or never installed). */
   private release(f: FormedBlock, idx: number): void {
     this.freeIdx.push(idx);
     for (const bi of f.insns) if (bi.inlineId !== undefined) this.freeInline.push(bi.inlineId);
   }
 
-  /**
-   * Instantiate a compiled batch and install its blocks; `which` maps them to the module's
-   * functions when only some of a batch's blocks are installed.
-   */
-  private installBatch(
-    forms: FormedBlock[],
-    idxs: number[],
-    binary: Uint8Array,
-    names: string[],
-    which?: number[],
-  ): void {
+  /** Instantiate a compiled module and install the blocks exported under `names`. */
+  private installBatch(forms: FormedBlock[], idxs: number[], binary: Uint8Array, names: string[]): void {
     const module = new WebAssembly.Module(binary as Uint8Array<ArrayBuffer>);
     const inst = new WebAssembly.Instance(module, {
       env: { memory: this.cpu.mem.wasmMemory, ...this.imports },
@@ -536,7 +530,7 @@ export class Jit implements CompiledCode {
       const h = hashSlot(f.lin, this.hashMask) << 2;
       const old = this.blocks.get(this.hash[h + 2]);
       if (old) this.drop(old);
-      const fn = inst.exports[names[which ? which[k] : k]] as () => void;
+      const fn = inst.exports[names[k]] as () => void;
       this.install(f, fn, mod, idxs[k]);
     });
     this.s.modules++;
@@ -554,7 +548,7 @@ export class Jit implements CompiledCode {
       this.inlineInsns[id] = i;
       bi.inlineId = id;
       const key = `${i.def.mn} (inline)`;
-      this.s.fallbacks[key] = (this.s.fallbacks[key] ?? 0) + 1;
+      this.countFallback(key);
     }
   }
 
@@ -594,10 +588,9 @@ export class Jit implements CompiledCode {
       this.hash[h + 2] = 0;
     }
     this.table.set(rec.idx, null);
-    this.freeIdx.push(rec.idx);
+    this.release(rec.form, rec.idx);
     this.blocks.delete(rec.idx);
     this.pageBlocks.get(rec.form.phys >>> 12)?.delete(rec);
-    for (const bi of rec.form.insns) if (bi.inlineId !== undefined) this.freeInline.push(bi.inlineId);
     if (--rec.module.live === 0) this.liveBytes -= rec.module.bytes;
   }
 
