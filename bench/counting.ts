@@ -6,11 +6,10 @@
 import { Cpu } from "../src/engine/cpu/cpu.ts";
 import { IoBus } from "../src/engine/io.ts";
 import { PhysicalMemory } from "../src/engine/memory/memory.ts";
-import { prepareEnvironment } from "../src/engine/cpu/snippet.ts";
 import type { Mode } from "../src/engine/machine.ts";
 import { collectStats } from "../src/engine/stats.ts";
 import { Jit } from "../src/jit/jit.ts";
-import { bootLinuxToReady, WORKLOADS } from "./workloads.ts";
+import { bootLinuxToReady, WORKLOADS, workloadMips } from "./workloads.ts";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const INSNS = Number(process.env.BENCH_INSNS ?? 20_000_000);
@@ -33,14 +32,7 @@ for (const [name, w] of Object.entries(WORKLOADS)) {
       jits.on.flush();
       jits.off.flush();
       cpu.jit = jit;
-      prepareEnvironment(cpu, mem, "kernel");
-      mem.load(0x100000, w.code);
-      cpu.eip = 0x100000;
-      cpu.regs[4] = 0x380000;
-      cpu.run(2_000_000); // warm up (and compile)
-      const t0 = performance.now();
-      const n = cpu.run(INSNS);
-      mips[k].push(n / (performance.now() - t0) / 1000);
+      mips[k].push(workloadMips(cpu, mem, w.code, INSNS));
     }
   }
   const on = median(mips.on),

@@ -3,8 +3,7 @@
 import { Cpu } from "../src/engine/cpu/cpu.ts";
 import { IoBus } from "../src/engine/io.ts";
 import { PhysicalMemory } from "../src/engine/memory/memory.ts";
-import { prepareEnvironment } from "../src/engine/cpu/snippet.ts";
-import { WORKLOADS } from "./workloads.ts";
+import { WORKLOADS, workloadMips } from "./workloads.ts";
 
 const INSNS = Number(process.env.BENCH_INSNS ?? 30_000_000);
 const mem = new PhysicalMemory(8 << 20);
@@ -14,15 +13,7 @@ console.log(
 );
 const results: number[] = [];
 for (const [name, w] of Object.entries(WORKLOADS)) {
-  prepareEnvironment(cpu, mem, "kernel");
-  mem.load(0x100000, w.code);
-  cpu.eip = 0x100000;
-  cpu.regs[4] = 0x380000;
-  cpu.run(2_000_000); // warm up the JIT of the host
-  const t0 = performance.now();
-  const n = cpu.run(INSNS);
-  const ms = performance.now() - t0;
-  const mips = n / ms / 1000;
+  const mips = workloadMips(cpu, mem, w.code, INSNS); // no JIT: the interpreter alone
   results.push(mips);
   console.log(`  ${name.padEnd(7)} ${mips.toFixed(1).padStart(7)} MIPS   ${w.what}`);
 }

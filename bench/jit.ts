@@ -4,9 +4,8 @@
 import { Cpu } from "../src/engine/cpu/cpu.ts";
 import { IoBus } from "../src/engine/io.ts";
 import { PhysicalMemory } from "../src/engine/memory/memory.ts";
-import { prepareEnvironment } from "../src/engine/cpu/snippet.ts";
 import { Jit } from "../src/jit/jit.ts";
-import { bootLinuxToReady, WORKLOADS } from "./workloads.ts";
+import { bootLinuxToReady, WORKLOADS, workloadMips } from "./workloads.ts";
 
 const INSNS = Number(process.env.BENCH_INSNS ?? 30_000_000);
 const mem = new PhysicalMemory(8 << 20);
@@ -23,14 +22,7 @@ for (const [name, w] of Object.entries(WORKLOADS)) {
   for (const on of [false, true]) {
     cpu.jit = on ? jit : null;
     jit.flush();
-    prepareEnvironment(cpu, mem, "kernel");
-    mem.load(0x100000, w.code);
-    cpu.eip = 0x100000;
-    cpu.regs[4] = 0x380000;
-    cpu.run(2_000_000); // warm up (and compile)
-    const t0 = performance.now();
-    const n = cpu.run(INSNS);
-    mips.push(n / (performance.now() - t0) / 1000);
+    mips.push(workloadMips(cpu, mem, w.code, INSNS));
   }
   ratios.push(mips[1] / mips[0]);
   console.log(

@@ -2,6 +2,9 @@
 // time.
 
 import { bootFromOptions, type RunOptions } from "../src/cli/main.ts";
+import type { Cpu } from "../src/engine/cpu/cpu.ts";
+import { prepareEnvironment } from "../src/engine/cpu/snippet.ts";
+import type { PhysicalMemory } from "../src/engine/memory/memory.ts";
 import type { Machine, Mode } from "../src/engine/machine.ts";
 
 const hex = (s: string) =>
@@ -32,6 +35,21 @@ export const WORKLOADS: Record<string, { code: Uint8Array; what: string }> = {
     code: hex("b900100000 e806000000 49 75f8 ebf1 90 55 89e5 8b4508 0fafc1 5d c3"),
   },
 };
+
+/**
+ * Run `code` (a workload's loop) on `cpu` from a fresh kernel environment: 2M instructions of
+ * warm-up (the JIT, if the CPU has one, compiles meanwhile), then `insns` timed. Guest MIPS.
+ */
+export function workloadMips(cpu: Cpu, mem: PhysicalMemory, code: Uint8Array, insns: number): number {
+  prepareEnvironment(cpu, mem, "kernel");
+  mem.load(0x100000, code);
+  cpu.eip = 0x100000;
+  cpu.regs[4] = 0x380000;
+  cpu.run(2_000_000);
+  const t0 = performance.now();
+  const n = cpu.run(insns);
+  return n / (performance.now() - t0) / 1000;
+}
 
 /**
  * Boot the `linux` image (128 MiB, deterministic) once binaryen is ready and run it to
