@@ -3,25 +3,9 @@
 
 import { createHash } from "node:crypto";
 import { expect, test, type Page, type TestInfo } from "@playwright/test";
+import { openPlayground as open, serialText, watchPageErrors } from "./page.ts";
 
 const BOOT_TIMEOUT = 30_000;
-
-function serialText(page: Page): Promise<string> {
-  return page.evaluate(() => window.virtlab.serialText());
-}
-
-/** Fail the test on uncaught page errors (a blank page usually starts with one). */
-function watchPageErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  return errors;
-}
-
-async function open(page: Page): Promise<void> {
-  await page.goto("/");
-  await expect(page.locator("#image option[value=testkernel]")).toHaveCount(1);
-  await expect(page.locator("#image")).toBeEnabled();
-}
 
 async function startAndWaitForPass(page: Page): Promise<void> {
   await page.locator("#start").click();

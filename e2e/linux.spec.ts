@@ -1,24 +1,17 @@
 // Linux in the page: the committed `linux` image boots in the engine's Web Worker, and typing into
 // the xterm.js terminal reaches the guest's shell on ttyS0.
 
-import { expect, test, type Page } from "@playwright/test";
+import { expect, test } from "@playwright/test";
+import { openPlayground, serialText, startLinux, watchPageErrors } from "./page.ts";
 
 const LINUX_BOOT_TIMEOUT = 240_000;
 
-function serialText(page: Page): Promise<string> {
-  return page.evaluate(() => window.virtlab.serialText());
-}
-
 test("linux boots to a shell and answers what is typed in the terminal", async ({ page }, testInfo) => {
   test.setTimeout(LINUX_BOOT_TIMEOUT + 60_000);
-  const errors: string[] = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  await page.goto("/");
-  await expect(page.locator("#image")).toBeEnabled();
-  await page.locator("#image").selectOption("linux");
-  await page.locator("#memory").selectOption("128");
+  const errors = watchPageErrors(page);
+  await openPlayground(page);
   const t0 = Date.now();
-  await page.locator("#start").click();
+  await startLinux(page);
   await expect
     .poll(() => serialText(page), { timeout: LINUX_BOOT_TIMEOUT, intervals: [1000] })
     .toContain("VIRTLAB-READY");
@@ -41,15 +34,9 @@ test("with ?compile=worker the JIT compiles in a worker beside the engine, and L
   page,
 }) => {
   test.setTimeout(LINUX_BOOT_TIMEOUT + 60_000);
-  const errors: string[] = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  await page.goto("/?compile=worker");
-  await expect(page.locator("#image")).toBeEnabled();
-  await page.locator("#image").selectOption("linux");
-  await page.locator("#memory").selectOption("128");
-  const det = page.locator("#deterministic");
-  if (await det.isChecked()) await det.click();
-  await page.locator("#start").click();
+  const errors = watchPageErrors(page);
+  await openPlayground(page, "/?compile=worker");
+  await startLinux(page, { realTime: true });
   await expect
     .poll(() => serialText(page), { timeout: LINUX_BOOT_TIMEOUT, intervals: [1000] })
     .toContain("VIRTLAB-READY");

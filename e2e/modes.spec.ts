@@ -2,6 +2,7 @@
 // to the same result, and the counters the worker reports are those of the chosen design.
 
 import { expect, test, type Page } from "@playwright/test";
+import { watchPageErrors } from "./page.ts";
 
 async function runTestKernel(page: Page, mode: string) {
   // HW without EPT is the HW mode with the EPT switch off.
@@ -15,8 +16,7 @@ async function runTestKernel(page: Page, mode: string) {
 }
 
 test("the mode selector runs the guest under the chosen design", async ({ page }, testInfo) => {
-  const errors: string[] = [];
-  page.on("pageerror", (e) => errors.push(e.message));
+  const errors = watchPageErrors(page);
   await page.goto("/");
   await expect(page.locator("#image")).toBeEnabled();
   await expect(page.locator("#mode option")).toHaveCount(4);

@@ -3,23 +3,12 @@
 // the page-walk visualizer and the theme switch.
 
 import { expect, test, type Page, type TestInfo } from "@playwright/test";
+import { openPlayground as open, startLinux, watchPageErrors as watchErrors } from "./page.ts";
 
 async function shot(page: Page, testInfo: TestInfo, name: string): Promise<void> {
   const path = testInfo.outputPath(`${name}.png`);
   await page.screenshot({ path, fullPage: true });
   await testInfo.attach(name, { path, contentType: "image/png" });
-}
-
-function watchErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  return errors;
-}
-
-async function open(page: Page): Promise<void> {
-  await page.goto("/");
-  await expect(page.locator("#image option[value=testkernel]")).toHaveCount(1);
-  await expect(page.locator("#image")).toBeEnabled();
 }
 
 async function runTestKernel(page: Page, mode: string, ept = true): Promise<void> {
@@ -81,10 +70,7 @@ test("the mode selector switches a running Linux live; only PV reboots, and says
   test.setTimeout(480_000);
   const errors = watchErrors(page);
   await open(page);
-  await page.locator("#image").selectOption("linux");
-  await page.locator("#memory").selectOption("128");
-  await page.locator("#mode").selectOption("bt");
-  await page.locator("#start").click();
+  await startLinux(page, { mode: "bt" });
   const serial = () => page.evaluate(() => window.virtlab.serialText());
   const count = async (re: RegExp) => ((await serial()).match(re) ?? []).length;
   const machine = async () => (await page.evaluate(() => window.virtlab.stats())).machine!;
@@ -188,10 +174,7 @@ test("the JIT explorer shows hot blocks of a BT guest: x86 at real addresses bes
   test.setTimeout(300_000);
   const errors = watchErrors(page);
   await open(page);
-  await page.locator("#image").selectOption("linux");
-  await page.locator("#memory").selectOption("128");
-  await page.locator("#mode").selectOption("bt");
-  await page.locator("#start").click();
+  await startLinux(page, { mode: "bt" });
   await expect
     .poll(() => page.evaluate(() => window.virtlab.serialText()), { timeout: 240_000, intervals: [1000] })
     .toContain("VIRTLAB-READY");

@@ -7,6 +7,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { expect, test, type Page, type TestInfo } from "@playwright/test";
 import type { VirtLabElement } from "../src/ui/widget.ts";
+import { watchPageErrors } from "./page.ts";
 
 async function shot(page: Page, testInfo: TestInfo, name: string): Promise<void> {
   const path = testInfo.outputPath(`${name}.png`);
@@ -14,14 +15,24 @@ async function shot(page: Page, testInfo: TestInfo, name: string): Promise<void>
   await testInfo.attach(name, { path, contentType: "image/png" });
 }
 
-test("two widgets on one page boot independently", async ({ page }, testInfo) => {
-  const errors: string[] = [];
-  page.on("pageerror", (e) => errors.push(e.message));
+/**
+ * Open the examples page and wait until both autostarted widgets have run their self-tests to the
+ * end; the page's errors, and a reader of a widget's console.
+ */
+async function openExamples(
+  page: Page,
+): Promise<{ errors: string[]; text: (id: string) => Promise<string> }> {
+  const errors = watchPageErrors(page);
   await page.goto("/examples/");
   const text = (id: string) =>
     page.evaluate((i) => document.querySelector<VirtLabElement>(`#${i}`)!.serialText(), id);
   await expect.poll(() => text("vm-bt"), { timeout: 45_000 }).toContain("ALL PASS");
   await expect.poll(() => text("vm-hw"), { timeout: 45_000 }).toContain("ALL PASS");
+  return { errors, text };
+}
+
+test("two widgets on one page boot independently", async ({ page }, testInfo) => {
+  const { errors } = await openExamples(page);
   const modes = await page.evaluate(async () => {
     const bt = await document.querySelector<VirtLabElement>("#vm-bt")!.stats();
     const hw = await document.querySelector<VirtLabElement>("#vm-hw")!.stats();
@@ -47,14 +58,7 @@ test("two widgets on one page boot independently", async ({ page }, testInfo) =>
 });
 
 test("each widget's element.vm drives its own machine through the automation API", async ({ page }) => {
-  const errors: string[] = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  await page.goto("/examples/");
-  const text = (id: string) =>
-    page.evaluate((i) => document.querySelector<VirtLabElement>(`#${i}`)!.serialText(), id);
-  // Both autostarted machines first run to the end of their self-tests.
-  await expect.poll(() => text("vm-bt"), { timeout: 45_000 }).toContain("ALL PASS");
-  await expect.poll(() => text("vm-hw"), { timeout: 45_000 }).toContain("ALL PASS");
+  const { errors, text } = await openExamples(page);
   const hwBefore = await page.evaluate(async () => {
     const el = document.querySelector<VirtLabElement>("#vm-hw")!;
     const s = await el.stats();
