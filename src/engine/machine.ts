@@ -3,7 +3,8 @@
 // Virtual time (DESIGN.md "Virtual time and the run loop"): in deterministic mode it is derived
 // from the instruction count (plus time skipped while halted), so the same image and input give
 // the same output and counters on every run; in real-time mode it follows the host's monotonic
-// clock. Devices only ever see this virtual time. The TSC counts virtual nanoseconds (1 GHz).
+// clock, advancing with the instruction count in between (realtime-clock.ts). Devices only ever see
+// this virtual time. The TSC counts virtual nanoseconds (1 GHz).
 
 import { Cpu, type ResetEvent } from "./cpu/cpu.ts";
 import { IF } from "./cpu/flags.ts";
@@ -25,6 +26,7 @@ import { PvHypervisor } from "./vmm/pv.ts";
 import { KvmParavirt } from "./vmm/kvm-pv.ts";
 import { attachVirtio, type VirtioDevices } from "./devices/virtio-setup.ts";
 import { Jit, type JitOptions } from "../jit/jit.ts";
+import { RealTimeClock } from "./realtime-clock.ts";
 
 /**
  * How the guest is run: "native" (no hypervisor), or under a simulated hypervisor design: "bt"
@@ -71,6 +73,9 @@ export type MachineEvent =
   | { type: "reset"; reason: string; state: string }
   | { type: "serial"; port: number; byte: number }
   | { type: "panic"; message: string };
+
+/** Real-time mode: instructions between looks at the host clock (see RealTimeClock.sync). */
+const REAL_TIME_CHUNK = 20_000;
 
 /** Linux's panic() banner, as printed on the console. */
 const PANIC_RE = /Kernel panic - not syncing: ?(.*)/;
@@ -129,6 +134,8 @@ export class Machine {
   private readonly hostClock: () => number;
   private hostStart: number;
   private lastNow = 0;
+  /** Real-time mode: virtual time from the instruction count, steered toward the host clock. */
+  private readonly rtClock: RealTimeClock;
   /**
    * PV mode for a stock Linux guest, which cannot use the CPL 1 hypercall ABI: run it as KVM runs
    * its guests — hardware-assisted (VT-x + EPT) with KVM's paravirtual CPUID leaves and kvm-clock,
@@ -162,6 +169,7 @@ export class Machine {
     this.nsPerInstruction = opts.nsPerInstruction ?? 10;
     this.hostClock = opts.hostClockNs ?? (() => performance.now() * 1e6);
     this.hostStart = this.hostClock();
+    this.rtClock = new RealTimeClock(() => this.hostClock() - this.hostStart, this.nsPerInstruction);
     this.mem = new PhysicalMemory(mib << 20);
     this.cpu = new Cpu(this.mem, this.io);
     this.cpu.readTsc = () => Math.floor(this.now());
@@ -307,6 +315,7 @@ export class Machine {
     this.skippedNs = s.skippedNs;
     this.lastNow = s.virtualNs;
     this.hostStart = this.hostClock() - s.virtualNs;
+    this.rtClock.reset(s.virtualNs, this.cpu.icount);
     this.consoleLine = s.consoleLine;
     this.panicMessage = s.panicMessage;
   }
@@ -315,7 +324,7 @@ export class Machine {
   now(): number {
     let t: number;
     if (this.deterministic) t = this.cpu.icount * this.nsPerInstruction + this.skippedNs;
-    else t = this.hostClock() - this.hostStart;
+    else t = this.rtClock.at(this.cpu.icount);
     if (t < this.lastNow) t = this.lastNow;
     this.lastNow = t;
     return t;
@@ -342,6 +351,7 @@ export class Machine {
     let executed = 0;
     while (executed < budget) {
       if (cpu.shutdown) return { executed, idleUntilNs: null, stopped: true };
+      if (!this.deterministic) this.rtClock.sync(cpu.icount, cpu.halted, this.nextDeadline());
       this.advanceDevices();
       const now = this.now();
       const deadline = this.nextDeadline();
@@ -358,9 +368,11 @@ export class Machine {
         continue;
       }
       let chunk = budget - executed;
-      if (this.deterministic && deadline !== Infinity) {
-        chunk = Math.min(chunk, Math.max(1, Math.ceil((deadline - now) / this.nsPerInstruction)));
-      } else chunk = Math.min(chunk, 20_000);
+      if (!this.deterministic) chunk = Math.min(chunk, REAL_TIME_CHUNK);
+      if (deadline !== Infinity) {
+        const rate = this.deterministic ? this.nsPerInstruction : this.rtClock.rate;
+        chunk = Math.min(chunk, Math.max(1, Math.ceil((deadline - now) / rate)));
+      }
       executed += cpu.run(chunk);
     }
     this.advanceDevices();
