@@ -36,6 +36,31 @@ describe("Linux boot protocol input", () => {
     expect(m.mem.read8(0x10000 + 0x1e8)).toBe(4); // e820 entries
   });
 
+  it("passes an RNG seed as setup_data: fixed on a deterministic machine, random otherwise", () => {
+    // Boot protocol 2.09+: setup_data (0x250) -> { u64 next; u32 type = SETUP_RNG_SEED (9); u32 len; data }
+    const seedOf = (m: Machine) => {
+      const sd = m.mem.read32(0x10000 + 0x250);
+      expect(m.mem.read32(0x10000 + 0x254)).toBe(0);
+      expect(sd).toBeGreaterThan(0);
+      expect([m.mem.read32(sd), m.mem.read32(sd + 4)]).toEqual([0, 0]); // the last of the list
+      expect(m.mem.read32(sd + 8)).toBe(9);
+      expect(m.mem.read32(sd + 12)).toBe(32);
+      return Array.from({ length: 32 }, (_, k) => m.mem.read8(sd + 16 + k));
+    };
+    const boot = (deterministic: boolean) => {
+      const m = new Machine({ memoryMiB: 64, deterministic });
+      bootLinux(m, bz, { cmdline: "console=ttyS0", initrd: cpio });
+      return seedOf(m);
+    };
+    const d = boot(true);
+    expect(boot(true)).toEqual(d);
+    expect(new Set(d).size).toBeGreaterThan(16);
+    const r1 = boot(false),
+      r2 = boot(false);
+    expect(r1).not.toEqual(r2);
+    expect(r1).not.toEqual(d);
+  });
+
   it("refuses a truncated kernel, naming the file", () => {
     const m = new Machine({ memoryMiB: 64 });
     expect(bootError(() => bootLinux(m, bz.subarray(0, 500_000), { kernelName: "k.bz" }))).toMatch(

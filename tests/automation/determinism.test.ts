@@ -33,6 +33,6 @@ describe("two runs of the same scripted session", () => {
     expect(b.output).toBe(a.output);
     expect(b.results).toEqual(a.results);
     expect(b.stats).toEqual(a.stats);
-    expect(a.stats.instructions).toBeGreaterThan(100e6);
+    expect(a.stats.instructions).toBeGreaterThan(50e6); // a whole Linux boot and session
   });
 });

@@ -2,6 +2,8 @@
 // a bzImage at 1 MiB, an initrd high in memory, build boot_params ("zero page") with the setup
 // header, command line, e820 map and screen info, and enter at code32_start in flat protected mode
 // with ESI pointing at boot_params. No BIOS and no real-mode setup code run on this path.
+// Like QEMU's direct kernel boot, the loader hands the kernel a random seed (setup_data
+// SETUP_RNG_SEED), so that its RNG is initialised from the start.
 
 import type { Machine } from "../machine.ts";
 import { enterFlatProtectedMode } from "./entry.ts";
@@ -9,6 +11,8 @@ import { ImageError } from "./errors.ts";
 
 const BOOT_PARAMS = 0x10000;
 const CMDLINE = 0x20000;
+/** setup_data list (after the longest command line a 2.06+ kernel may take, 2 KiB here). */
+const SETUP_DATA = 0x21000;
 const GDT = 0x9f000 - 0x100; // below the EBDA-reserved area
 const KERNEL_BASE = 0x100000;
 /** Boot protocol 2.06+ (cmdline_size; relocatable kernels) is required. */
@@ -20,12 +24,19 @@ const BP_ALT_MEM_K = 0x1e0;
 const BP_E820_ENTRIES = 0x1e8;
 const BP_HDR = 0x1f1;
 const BP_E820_TABLE = 0x2d0;
+/** Setup header: 64-bit physical address of the setup_data list (protocol 2.09+). */
+const HDR_SETUP_DATA = 0x250;
+/** setup_data type: a seed for the kernel's RNG (credited with CONFIG_RANDOM_TRUST_BOOTLOADER). */
+const SETUP_RNG_SEED = 9;
+const RNG_SEED_BYTES = 32;
 
 export interface LinuxBootOptions {
   cmdline?: string;
   initrd?: Uint8Array;
   kernelName?: string;
   initrdName?: string;
+  /** The RNG seed (32 bytes) to pass; default: fixed on a deterministic machine, else random. */
+  rngSeed?: Uint8Array;
 }
 
 export interface LinuxBootInfo {
@@ -172,6 +183,17 @@ export function bootLinux(m: Machine, bz: Uint8Array, opts: LinuxBootOptions = {
     w32(0x21c, initrd.length);
   }
 
+  // A seed for the kernel's RNG: struct setup_data { u64 next; u32 type; u32 len; u8 data[]; }.
+  if (protocol >= 0x0209) {
+    const seed = opts.rngSeed ?? rngSeed(m.deterministic);
+    mem.fill(SETUP_DATA, 16);
+    mem.write32(SETUP_DATA + 8, SETUP_RNG_SEED);
+    mem.write32(SETUP_DATA + 12, seed.length);
+    mem.load(SETUP_DATA + 16, seed);
+    w32(HDR_SETUP_DATA, SETUP_DATA);
+    w32(HDR_SETUP_DATA + 4, 0);
+  }
+
   // e820 memory map (no BIOS: the loader is the firmware).
   const e820: [number, number, number][] = [
     [0, 0x9fc00, 1],
@@ -202,4 +224,21 @@ export function bootLinux(m: Machine, bz: Uint8Array, opts: LinuxBootOptions = {
   enterFlatProtectedMode(m, GDT, 0x10, 0x18, v.getUint32(0x214, true) || KERNEL_BASE);
   m.cpu.regs[6] = BOOT_PARAMS;
   return { protocol, kernelBytes: kernel.length, initrdAddr, initrdBytes: initrd?.length ?? 0, cmdline };
+}
+
+/**
+ * The seed the loader passes: random from the host, or on a deterministic machine a fixed sequence
+ * (the same guest run after run; a guest's "random" numbers are then reproducible, as they must be).
+ */
+function rngSeed(deterministic: boolean): Uint8Array {
+  const seed = new Uint8Array(RNG_SEED_BYTES);
+  if (!deterministic) return globalThis.crypto.getRandomValues(seed);
+  let x = 0x9e3779b9;
+  for (let k = 0; k < seed.length; k++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    seed[k] = x & 0xff;
+  }
+  return seed;
 }
