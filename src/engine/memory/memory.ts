@@ -54,6 +54,8 @@ export class PhysicalMemory {
   onCodeWrite: ((page: number) => void) | null = null;
   /** Invoked when the set of pages needing slow-path writes changes (TLB must be flushed). */
   onLayoutChange: (() => void) | null = null;
+  /** Writes to this page must now take the slow path in existing translations (see markCode). */
+  onSlowWrites: ((page: number) => void) | null = null;
   /** A20 gate: when false, physical bit 20 is forced to 0 (8086 wrap-around). */
   a20 = true;
   /** Per-device MMIO access counts. */
@@ -219,8 +221,9 @@ export class PhysicalMemory {
     if (page >= this.codePages.length) return;
     const was = this.codePages[page];
     this.codePages[page] = was | owner;
-    // Existing TLB entries may allow fast-path writes to the page: they must go.
-    if (was === 0) this.onLayoutChange?.();
+    // Existing TLB entries may allow fast-path writes to the page: they lose that right (and only
+    // that: a flush would refill them, and the emulator's own caches would show as guest TLB misses).
+    if (was === 0) this.onSlowWrites?.(page);
   }
 
   /** Forget that a page holds code for `owner` (its translations were dropped). */

@@ -89,6 +89,7 @@ export class Mmu {
   constructor(readonly mem: PhysicalMemory) {
     this.tlb = new Int32Array(mem.wasmMemory.buffer, mem.tlbOffset, 1 << 20);
     mem.onLayoutChange = () => this.flush(false);
+    mem.onSlowWrites = (page) => this.slowWrites(page);
   }
 
   /**
@@ -241,6 +242,17 @@ export class Mmu {
       else tlb[vp] = 0;
     }
     this.nFilled = kept;
+  }
+
+  /** Send writes to physical `page` through the slow path in every TLB entry that maps it. */
+  slowWrites(page: number): void {
+    const tlb = this.tlb,
+      filled = this.filled;
+    for (let i = 0; i < this.nFilled; i++) {
+      const vp = filled[i];
+      const e = tlb[vp];
+      if (e !== 0 && e >>> 12 === page) tlb[vp] = e | T_SLOWWRITE;
+    }
   }
 
   /** Drop the TLB entry for one linear page (a VMM invalidation; not a guest INVLPG). */
