@@ -6,10 +6,10 @@
 //        [--boot-timeout S] [--cmd-timeout S] [--chromium PATH]
 //
 // VirtLab runs its production build (vite build into dist/bench/, rebuilt when src/ or public/ is
-// newer) and is driven through the page's automation API (window.virtlab.vm), so the lazy load of
-// binaryen in the engine Worker counts in its boot time, as it does for a user. v86 (npm package
+// newer) and is driven through the page's automation API (window.virtlab.vm); its clock starts at
+// boot(), so fetching and checking the image counts, as it does for a user. v86 (npm package
 // `v86`) runs on a page of its own with Debian's SeaBIOS. Every run gets a fresh browser context.
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { chromium, type Browser, type BrowserContext } from "playwright-core";
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
@@ -192,8 +192,6 @@ interface RunRecord extends PageResult {
   run: number;
   /** Page navigation until the emulator's script is loaded (not counted in the boot). */
   pageLoadMs: number;
-  /** VirtLab: binaryen's script, fetched by the engine Worker: when its download ended (ms after t0), and its size. */
-  binaryen?: { endMs: number; bytes: number } | null;
   pageErrors: string[];
 }
 
@@ -229,22 +227,6 @@ async function withLimit<T>(p: Promise<T>, ms: number, what: string, onTimeout: 
   }
 }
 
-async function binaryenTiming(page: Page, t0Epoch: number): Promise<RunRecord["binaryen"]> {
-  for (const w of page.workers()) {
-    try {
-      const e = await w.evaluate(() => {
-        const r = performance.getEntriesByType("resource").find((x) => /binaryen/.test(x.name)) as
-          PerformanceResourceTiming | undefined;
-        return r ? { end: performance.timeOrigin + r.responseEnd, bytes: r.encodedBodySize } : null;
-      });
-      if (e) return { endMs: e.end - t0Epoch, bytes: e.bytes };
-    } catch {
-      // a worker that has gone
-    }
-  }
-  return null;
-}
-
 async function runOnce(browser: Browser, server: StaticServer, emu: Emu, run: number): Promise<RunRecord> {
   const context: BrowserContext = await browser.newContext();
   const pageErrors: string[] = [];
@@ -274,7 +256,6 @@ async function runOnce(browser: Browser, server: StaticServer, emu: Emu, run: nu
       context.close(),
     );
     const rec: RunRecord = { ...r, emu, run, pageLoadMs, pageErrors };
-    if (emu === "virtlab") rec.binaryen = await binaryenTiming(page, r.t0Epoch);
     return rec;
   } catch (e) {
     return {
@@ -407,7 +388,6 @@ try {
       if (r.ok)
         log(
           `  run ${run} ${name} ready ${sec(r.readyMs)} s` +
-            (emu === "virtlab" && r.binaryen ? ` (binaryen downloaded at ${sec(r.binaryen.endMs)} s)` : "") +
             r.commands.map((c) => `, ${c.name.split(" ")[0]} ${sec(c.ms)} s`).join("") +
             (r.pageErrors.length ? `; page errors: ${r.pageErrors.join(" | ")}` : ""),
         );
@@ -471,21 +451,16 @@ COMMANDS.forEach((c, i) => {
 });
 
 const vlRuns = ok("virtlab");
-const withBinaryen = vlRuns.filter((r) => r.binaryen && r.timeline!.length > 1);
+const withTimeline = vlRuns.filter((r) => r.timeline!.length > 1);
 const med = <T>(rs: T[], f: (r: T) => number) => median(rs.map(f).filter(Number.isFinite));
 const detail = vlRuns.length
   ? {
       pageLoadMs: med(vlRuns, (r) => r.pageLoadMs),
       loadedMs: med(vlRuns, (r) => r.loadedMs!),
-      binaryenEndMs: med(withBinaryen, (r) => r.binaryen!.endMs),
-      binaryenBytes: withBinaryen[0]?.binaryen?.bytes ?? 0,
       bootInstructions: med(vlRuns, (r) => r.timeline!.at(-1)?.[1] ?? NaN),
       bootBusyMs: med(vlRuns, (r) => r.timeline!.at(-1)?.[2] ?? NaN),
-      beforeBinaryen: ["wallMips", "busyShare", "busyMips"].map((k) =>
-        med(withBinaryen, (r) => segment(r.timeline!, r.loadedMs!, r.binaryen!.endMs)[k as "wallMips"]),
-      ),
-      afterBinaryen: ["wallMips", "busyShare", "busyMips"].map((k) =>
-        med(withBinaryen, (r) => segment(r.timeline!, r.binaryen!.endMs, r.promptMs!)[k as "wallMips"]),
+      toPrompt: ["wallMips", "busyShare", "busyMips"].map((k) =>
+        med(withTimeline, (r) => segment(r.timeline!, r.loadedMs!, r.promptMs!)[k as "wallMips"]),
       ),
       commands: COMMANDS.map((c, i) => ({
         name: c.name,
@@ -600,12 +575,10 @@ if (args.json) {
       `${wallMips.toFixed(1)} MIPS (running the guest ${(100 * busyShare).toFixed(0)}% of the time, ${busyMips.toFixed(1)} MIPS while it did)`;
     console.log(
       `\n  VirtLab boot (medians): page load ${sec(detail.pageLoadMs)} s before it (not counted); image fetched and ` +
-        `checked at ${sec(detail.loadedMs)} s; binaryen (${(detail.binaryenBytes / 1e6).toFixed(1)} MB) downloaded ` +
-        `at ${sec(detail.binaryenEndMs)} s; to the prompt ${(detail.bootInstructions / 1e6).toFixed(0)}M guest ` +
+        `checked at ${sec(detail.loadedMs)} s; to the prompt ${(detail.bootInstructions / 1e6).toFixed(0)}M guest ` +
         `instructions in ${sec(detail.bootBusyMs)} s of guest execution`,
     );
-    console.log(`    until binaryen's download ended: ${seg(detail.beforeBinaryen)}`);
-    console.log(`    after it, to the prompt:          ${seg(detail.afterBinaryen)}`);
+    console.log(`    from the image checked to the prompt: ${seg(detail.toPrompt)}`);
     for (const c of detail.commands)
       console.log(
         `    ${c.name}: ${(c.instructions / 1e6).toFixed(0)}M instructions, guest running ${sec(c.busyMs)} of ${sec(c.ms)} s ` +

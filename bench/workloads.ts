@@ -52,7 +52,7 @@ export function workloadMips(cpu: Cpu, mem: PhysicalMemory, code: Uint8Array, in
 }
 
 /**
- * Boot the `linux` image (128 MiB, deterministic) once binaryen is ready and run it to
+ * Boot the `linux` image (128 MiB, deterministic) once the JIT is ready and run it to
  * VIRTLAB-READY: the machine and the wall time of the run.
  */
 export async function bootLinuxToReady(

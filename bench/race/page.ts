@@ -233,7 +233,7 @@ export interface StartButtonResult {
   tail?: string;
   readyMs?: number;
   promptMs?: number;
-  /** When the page's counters first showed the JIT ready (binaryen loaded and set up), polled every 100 ms. */
+  /** When the page's counters first showed the JIT ready, polled every 100 ms. */
   jitReadyMs?: number;
   commands: { name: string; ms: number; output: string }[];
   /** Guest instructions and the JIT's counters (window.virtlab.stats()) at the prompt and at the end. */

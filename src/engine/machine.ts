@@ -115,7 +115,7 @@ export class Machine {
   /** PV mode for a stock Linux: KVM's paravirtual interface and virtio devices. */
   kvm: KvmParavirt | null = null;
   virtio: VirtioDevices | null = null;
-  /** The JIT; it compiles nothing until binaryen has loaded (see jitReady). */
+  /** The JIT (its runtime is built with the machine; jitReady settles at once). */
   readonly jit: Jit | null;
   /** Settles once the JIT is ready or has failed to load (then the interpreter carries on). */
   readonly jitReady: Promise<void>;
@@ -173,9 +173,7 @@ export class Machine {
     this.mem = new PhysicalMemory(mib << 20);
     this.cpu = new Cpu(this.mem, this.io);
     this.cpu.readTsc = () => Math.floor(this.now());
-    // Real-time machines compile off-thread where a compile worker exists (the page's engine).
-    const jitOpts = { offThread: !this.deterministic, ...(typeof opts.jit === "object" ? opts.jit : {}) };
-    this.jit = opts.jit === false ? null : new Jit(this.cpu, jitOpts);
+    this.jit = opts.jit === false ? null : new Jit(this.cpu, typeof opts.jit === "object" ? opts.jit : {});
     this.cpu.jit = this.jit;
     this.jitReady = this.jit
       ? this.jit.init().catch((e: unknown) => {

@@ -1,4 +1,4 @@
-// Formed blocks → binaryen IR → one wasm module per batch.
+// Formed blocks → expression trees (wasm.ts) → one wasm module per batch.
 //
 // Compiled code keeps all guest state in guest memory's host area (state-layout.ts): registers,
 // the lazy-flags record (same format and algorithm as the interpreter's LazyFlags), segment bases
@@ -11,7 +11,7 @@
 // everything else calls the slow path in JavaScript, which goes through the CPU's MMU and therefore
 // through the mode's translation strategy (shadow paging, EPT, PV direct paging).
 
-import type { Binaryen } from "./binaryen.ts";
+import { Module, i32 as I32, i64 as I64, none as NONE, type Expr } from "./wasm.ts";
 import type { BlockInsn, FormedBlock } from "./blocks.ts";
 import { SEG_DS, SEG_ES, SEG_SS, type Insn } from "../engine/cpu/decoder.ts";
 import { opSize, specSize } from "../engine/cpu/opcodes.ts";
@@ -30,9 +30,6 @@ import {
   ST_WMASK,
   ST_WOK,
 } from "../engine/cpu/state-layout.ts";
-
-type Module = InstanceType<Binaryen["Module"]>;
-type Expr = number;
 
 export interface CompileLayout {
   state: number;
@@ -74,6 +71,8 @@ export interface CompileOptions {
   instrument: boolean;
   /** Per block: address of an i32 counting its executions (statistics, the explorer's hot list). */
   counters?: readonly number[];
+  /** Name the module's functions (a name section, for disassembly in the JIT explorer). */
+  names?: boolean;
 }
 
 export interface CompiledModule {
@@ -81,8 +80,6 @@ export interface CompiledModule {
   binary: Uint8Array;
   /** Export name of each block's function, in input order. */
   names: string[];
-  /** Text of each function (for the JIT explorer), when requested. */
-  text?: string;
 }
 
 /** Stack operations: memory accesses without a ModRM memory operand. */
@@ -128,47 +125,37 @@ export function deadFlagWriters(insns: readonly BlockInsn[]): boolean[] {
 
 /** Compile a batch of blocks into one module. */
 export function compileBatch(
-  binaryen: Binaryen,
   layout: CompileLayout,
   blocks: readonly FormedBlock[],
   opts: CompileOptions,
-  wantText = false,
 ): CompiledModule {
-  const m = new binaryen.Module();
-  try {
-    m.setFeatures(binaryen.Features.MVP | binaryen.Features.SignExt);
-    m.setMemory(1, 65536, null, [], false, false, "0");
-    m.addMemoryImport("0", "env", "memory");
-    const i32 = binaryen.i32,
-      none = binaryen.none,
-      t = binaryen.createType;
-    m.addFunctionImport("ld", "env", "ld", t([i32, i32, i32, i32, i32]), i32);
-    m.addFunctionImport("st", "env", "st", t([i32, i32, i32, i32, i32, i32]), none);
-    m.addFunctionImport("ldw", "env", "ldw", t([i32, i32, i32, i32, i32]), i32);
-    m.addFunctionImport("stw", "env", "stw", t([i32, i32, i32, i32]), none);
-    m.addFunctionImport("log", "env", "log", t([i32, i32, i32, i32]), none);
-    m.addFunctionImport("get", "env", "get", t([i32]), i32);
-    m.addFunctionImport("materialise", "env", "materialise", t([i32]), none);
-    m.addFunctionImport("cond", "env", "cond", t([i32]), i32);
-    m.addFunctionImport("interp", "env", "interp", t([i32, i32, i32]), none);
-    m.addGlobal("rmwHost", i32, true, m.i32.const(0));
-    m.addGlobal("rmwSlow", i32, true, m.i32.const(0));
-    m.addGlobal("rmwLin", i32, true, m.i32.const(0));
-    const names: string[] = [];
-    const helpers = new Set<string>();
-    blocks.forEach((b, k) => {
-      const name = `b${k}`;
-      const fn = new FnEmitter(binaryen, m, layout, b, opts.counters?.[k] ?? -1, helpers);
-      m.addFunction(name, none, none, fn.vars, fn.emit());
-      m.addFunctionExport(name, name);
-      names.push(name);
-    });
-    for (const h of helpers) addMemoryHelper(binaryen, m, layout, opts.instrument, h);
-    const text = wantText ? m.emitText() : undefined;
-    return { binary: m.emitBinary(), names, text };
-  } finally {
-    m.dispose();
-  }
+  const m = new Module();
+  m.importMemory("env", "memory", 1, 65536);
+  const i32 = I32,
+    none = NONE;
+  m.addFunctionImport("ld", "env", "ld", [i32, i32, i32, i32, i32], i32);
+  m.addFunctionImport("st", "env", "st", [i32, i32, i32, i32, i32, i32], none);
+  m.addFunctionImport("ldw", "env", "ldw", [i32, i32, i32, i32, i32], i32);
+  m.addFunctionImport("stw", "env", "stw", [i32, i32, i32, i32], none);
+  m.addFunctionImport("log", "env", "log", [i32, i32, i32, i32], none);
+  m.addFunctionImport("get", "env", "get", [i32], i32);
+  m.addFunctionImport("materialise", "env", "materialise", [i32], none);
+  m.addFunctionImport("cond", "env", "cond", [i32], i32);
+  m.addFunctionImport("interp", "env", "interp", [i32, i32, i32], none);
+  m.addGlobal("rmwHost", i32, true, 0);
+  m.addGlobal("rmwSlow", i32, true, 0);
+  m.addGlobal("rmwLin", i32, true, 0);
+  const names: string[] = [];
+  const helpers = new Set<string>();
+  blocks.forEach((b, k) => {
+    const name = `b${k}`;
+    const fn = new FnEmitter(m, layout, b, opts.counters?.[k] ?? -1, helpers);
+    m.addFunction(name, [], none, fn.vars, fn.emit());
+    m.addFunctionExport(name, name);
+    names.push(name);
+  });
+  for (const h of helpers) addMemoryHelper(m, layout, opts.instrument, h);
+  return { binary: m.emitBinary(opts.names), names };
 }
 
 /**
@@ -186,10 +173,9 @@ export const FLAT_SEGS = (1 << SEG_ES) | (1 << SEG_SS) | (1 << SEG_DS);
  * other segments a 4 GiB limit — and otherwise calls the JavaScript slow path, which raises precise
  * faults. A module gets the helpers its blocks use (`name` is one of them).
  */
-function addMemoryHelper(b: Binaryen, m: Module, L: CompileLayout, instrument: boolean, name: string): void {
-  const i32 = b.i32,
-    none = b.none,
-    t = b.createType;
+function addMemoryHelper(m: Module, L: CompileLayout, instrument: boolean, name: string): void {
+  const i32 = I32,
+    none = NONE;
   const kind = name.slice(0, 2),
     size = Number(name[2]),
     flat = name.endsWith("f");
@@ -224,7 +210,7 @@ function addMemoryHelper(b: Binaryen, m: Module, L: CompileLayout, instrument: b
     // ld(seg, off, eip, site) -> value; locals lin e
     m.addFunction(
       name,
-      t([i32, i32, i32, i32]),
+      [i32, i32, i32, i32],
       i32,
       [i32, i32],
       m.if(
@@ -240,7 +226,7 @@ function addMemoryHelper(b: Binaryen, m: Module, L: CompileLayout, instrument: b
     fastStore.push(hstore(host(5, 6), get(2)));
     m.addFunction(
       name,
-      t([i32, i32, i32, i32, i32]),
+      [i32, i32, i32, i32, i32],
       none,
       [i32, i32],
       m.if(
@@ -253,7 +239,7 @@ function addMemoryHelper(b: Binaryen, m: Module, L: CompileLayout, instrument: b
     // lw(seg, off, eip, site) -> value, remembering where; locals lin e
     m.addFunction(
       name,
-      t([i32, i32, i32, i32]),
+      [i32, i32, i32, i32],
       i32,
       [i32, i32],
       m.if(
@@ -285,7 +271,7 @@ function addMemoryHelper(b: Binaryen, m: Module, L: CompileLayout, instrument: b
     fastRmw.push(hstore(m.global.get("rmwHost", i32), get(0)));
     m.addFunction(
       name,
-      t([i32, i32, i32]),
+      [i32, i32, i32],
       none,
       [],
       m.if(
@@ -318,14 +304,13 @@ class FnEmitter {
   private usesLoop = false;
 
   constructor(
-    private readonly b: Binaryen,
     private readonly m: Module,
     L: CompileLayout,
     private readonly block: FormedBlock,
     private readonly counter: number,
     private readonly helpers: Set<string>,
   ) {
-    this.i32 = b.i32;
+    this.i32 = I32;
     this.S = L.state;
     this.count = block.insns.length;
   }
@@ -355,7 +340,7 @@ class FnEmitter {
     return ST_FLAGS + slot * 4;
   }
   private seq(list: Expr[], type?: number): Expr {
-    return this.m.block(null, list, type ?? this.b.none);
+    return this.m.block(null, list, type ?? NONE);
   }
 
   // --- registers --------------------------------------------------------------------------------------
@@ -417,7 +402,7 @@ class FnEmitter {
       this.m.call(
         this.helper("st", size, seg),
         [this.c(seg), offExpr, this.get(v), this.c(this.eip), this.c(this.site)],
-        this.b.none,
+        NONE,
       ),
     ]);
   }
@@ -453,11 +438,7 @@ class FnEmitter {
 
   private rmwStore(ref: RmwRef, v: Expr): Expr {
     if (ref.reg >= 0) return this.setReg(ref.size, ref.reg, v);
-    return this.m.call(
-      this.helper("sw", ref.size, -1),
-      [v, this.c(this.eip), this.c(this.site)],
-      this.b.none,
-    );
+    return this.m.call(this.helper("sw", ref.size, -1), [v, this.c(this.eip), this.c(this.site)], NONE);
   }
 
   // --- operands ---------------------------------------------------------------------------------------
@@ -508,7 +489,7 @@ class FnEmitter {
   private setFlags(op: Lazy, size: number, dst: Expr, src: Expr, res: Expr, defines: number): Expr[] {
     if (this.flagsDead) return [];
     const out: Expr[] = [];
-    if (defines !== ARITH) out.push(this.m.call("materialise", [this.c(ARITH & ~defines)], this.b.none));
+    if (defines !== ARITH) out.push(this.m.call("materialise", [this.c(ARITH & ~defines)], NONE));
     out.push(
       this.stState(this.flag(FlagSlot.OP), this.c(op)),
       this.stState(this.flag(FlagSlot.SIZE), this.c(size)),
@@ -535,7 +516,7 @@ class FnEmitter {
     if (this.flagsDead && (mask & ~ARITH) === 0) return [];
     const m = this.m;
     return [
-      m.call("materialise", [this.c(ARITH)], this.b.none),
+      m.call("materialise", [this.c(ARITH)], NONE),
       this.stState(
         this.flag(FlagSlot.BITS),
         m.i32.or(
@@ -705,7 +686,7 @@ class FnEmitter {
   private inlineInsn(id: number): { code: Expr[]; ended: boolean; memory: boolean } {
     if (id < 0) throw new Error("JIT: inline instruction without an inline-table id");
     this.producer = null;
-    const call = this.m.call("interp", [this.c(id), this.c(this.eip), this.c(this.site)], this.b.none);
+    const call = this.m.call("interp", [this.c(id), this.c(this.eip), this.c(this.site)], NONE);
     return { code: [call], ended: false, memory: true };
   }
 
@@ -914,11 +895,11 @@ class FnEmitter {
         else code.push(this.set(x, this.readE(i, size)), this.set(y, this.operand(i, d.ops[2], size)));
         if (size === 4) {
           const p = m.i64.mul(m.i64.extend_s(this.get(x)), m.i64.extend_s(this.get(y)));
-          const p64 = this.vars.push(this.b.i64) - 1;
+          const p64 = this.vars.push(I64) - 1;
           code.push(
             m.local.set(p64, p),
-            this.set(lo, m.i32.wrap(m.local.get(p64, this.b.i64))),
-            this.set(ovf, m.i64.ne(m.local.get(p64, this.b.i64), m.i64.extend_s(this.get(lo)))),
+            this.set(lo, m.i32.wrap(m.local.get(p64, I64))),
+            this.set(ovf, m.i64.ne(m.local.get(p64, I64), m.i64.extend_s(this.get(lo)))),
           );
         } else {
           const r = this.local();

@@ -1,4 +1,4 @@
-// The JIT: hot guest blocks compiled to WebAssembly through binaryen, run by a dispatch loop that
+// The JIT: hot guest blocks compiled to WebAssembly (wasm.ts), run by a dispatch loop that
 // stays inside wasm while consecutive blocks are compiled.
 //
 // Life of a block: the interpreter stops at block boundaries (branches, and instructions the JIT
@@ -19,7 +19,7 @@ import { OPCODES, type OpcodeDef } from "../engine/cpu/opcodes.ts";
 import { ST_BUDGET, ST_EIP, ST_EXIT, ST_RMASK, ST_ROK } from "../engine/cpu/state-layout.ts";
 import { CODE_JIT, JIT_HASH_ENTRIES, PageKind } from "../engine/memory/memory.ts";
 import { CR0_PE } from "../engine/mmu/mmu.ts";
-import { loadBinaryen, type Binaryen } from "./binaryen.ts";
+import { disassemble } from "./binaryen.ts";
 import { HANDLERS } from "../engine/cpu/interp.ts";
 import { formBlock, uncompiledReason, type FormedBlock } from "./blocks.ts";
 import {
@@ -31,16 +31,9 @@ import {
   type BlockImports,
   type CompileLayout,
 } from "./compiler.ts";
-import { CompileClient, type BatchBlock, type CompilePort } from "./compile-service.ts";
 import { hashSlot, instantiateRuntime, runtimeBinary, RunExit, type RuntimeExports } from "./runtime.ts";
 
 export interface JitOptions {
-  /**
-   * Compile in the compile worker registered with `useCompileWorker`, if any, while the guest goes
-   * on running (the page's real-time machines). Otherwise, and always with lockstep, batches compile
-   * synchronously on the engine's thread, which keeps deterministic runs repeatable.
-   */
-  offThread?: boolean;
   /** Executions of a block start before it is queued for compilation. */
   threshold?: number;
   /** Blocks per compiled module. */
@@ -66,10 +59,6 @@ export interface JitStats {
   modules: number;
   wasmBytes: number;
   compileMs: number;
-  /** Where binaryen runs: on the engine's thread, or in a compile worker beside it. */
-  compileThread: "engine" | "worker";
-  /** Blocks whose page was written while they compiled in the worker (dropped on arrival). */
-  staleOnArrival: number;
   /** Compiled block executions. */
   blockRuns: number;
   /** Guest instructions retired by compiled code. */
@@ -124,36 +113,6 @@ interface ModuleRecord {
 const MAX_BLOCKS = 15000; // bounded by the run counters' area (ST_COUNTERS)
 const ST_COUNTERS = 0x1000; // per-table-index run counters, in the state area's 64 KiB
 const MAX_BATCH = 256; // blocks in one module, counting length-limit continuations
-// Off-thread: a batch goes out when this many blocks wait, or when the worker is idle and the
-// interpreter has missed this often since the last batch (small batches while the worker keeps up).
-const OFF_THREAD_MIN_BATCH = 8;
-const OFF_THREAD_IDLE_MISSES = 2000;
-
-let sharedPort: (() => CompilePort) | null = null;
-let sharedClient: CompileClient | null = null;
-
-/**
- * Register the compile worker (called once by the engine's Worker); JITs created with `offThread`
- * then compile there. The worker starts on first use and serves every JIT of this thread.
- */
-export function useCompileWorker(start: () => CompilePort): void {
-  sharedPort = start;
-  sharedClient = null;
-}
-
-function compileClient(): CompileClient | null {
-  if (sharedClient === null && sharedPort !== null) sharedClient = new CompileClient(sharedPort());
-  return sharedClient;
-}
-
-/** A batch being compiled in the worker. */
-interface InFlight {
-  epoch: number;
-  forms: FormedBlock[];
-  idxs: number[];
-  /** Write generation of each block's page when it was sent. */
-  gens: number[];
-}
 
 interface WriteLog {
   lin: number;
@@ -165,7 +124,6 @@ interface WriteLog {
 
 export class Jit implements CompiledCode {
   readonly boundary = new Uint8Array(OPCODES.length);
-  private binaryen: Binaryen | null = null;
   private rt: RuntimeExports | null = null;
   private runtimeBytes = 0;
   private liveBytes = 0;
@@ -189,14 +147,6 @@ export class Jit implements CompiledCode {
   private readonly lockstep: boolean;
   private readonly throwOnMismatch: boolean;
   private readonly imports: BlockImports & Record<string, unknown>;
-  // Off-thread compilation: the worker's client, the batch it is compiling, and what tells a
-  // result still valid on arrival (no flush since it was sent, its page not written since).
-  private client: CompileClient | null = null;
-  private inFlight: InFlight | null = null;
-  private inFlightDone: Promise<void> = Promise.resolve();
-  private epoch = 0;
-  private readonly pageGen = new Map<number, number>();
-  private readonly pending = new Set<number>();
   // Uncompiled instructions that compiled blocks run through the interpreter (see runsInline).
   private readonly inlineInsns: Insn[] = [];
   private readonly freeInline: number[] = [];
@@ -219,8 +169,6 @@ export class Jit implements CompiledCode {
     modules: 0,
     wasmBytes: 0,
     compileMs: 0,
-    compileThread: "engine",
-    staleOnArrival: 0,
     blockRuns: 0,
     jitInstructions: 0,
     invalidations: 0,
@@ -245,8 +193,6 @@ export class Jit implements CompiledCode {
     this.hash = new Int32Array(buf, mem.jitHashOffset, JIT_HASH_ENTRIES * 4);
     this.counters = new Int32Array(buf, mem.stateOffset + ST_COUNTERS, MAX_BLOCKS + 1);
     this.layout = { state: mem.stateOffset, tlb: mem.tlbOffset };
-    if (opts.offThread && !this.lockstep) this.client = compileClient();
-    if (this.client) this.s.compileThread = "worker";
     this.clearHash();
     for (const d of OPCODES) {
       const probe = { def: d, a32: true, o32: true, mod: 3, modrm: 0xc0 } as unknown as Insn;
@@ -256,27 +202,18 @@ export class Jit implements CompiledCode {
   }
 
   /**
-   * Load binaryen (here, or in the compile worker) and build the runtime; until then `enter`
-   * declines and the interpreter runs.
+   * Build the runtime (the dispatch loop and the lazy-flags code). It runs synchronously when called;
+   * until it has run, `enter` declines and the interpreter runs.
    */
   async init(): Promise<void> {
     if (this.rt) return;
     const mem = this.cpu.mem;
-    const layout = {
+    const binary = runtimeBinary({
       state: mem.stateOffset,
       tlb: mem.tlbOffset,
       hash: mem.jitHashOffset,
       hashMask: this.hashMask,
-    };
-    let binary: Uint8Array;
-    if (this.client) {
-      const r = await this.client.request({ kind: "runtime", layout });
-      if (!r.binary) throw new Error(r.error ?? "compile worker returned no runtime");
-      binary = r.binary;
-    } else {
-      this.binaryen = await loadBinaryen();
-      binary = runtimeBinary(this.binaryen, layout);
-    }
+    });
     const rt = instantiateRuntime(binary, mem.wasmMemory, this.table);
     this.rt = rt;
     this.runtimeBytes = binary.length;
@@ -307,9 +244,6 @@ export class Jit implements CompiledCode {
     if (this.hash[h] !== eip || this.hash[h + 1] !== phys) {
       // A miss may complete a batch that includes this very block: then run it at once.
       if (!this.miss(eip, phys, slot) || this.hash[h] !== eip || this.hash[h + 1] !== phys) return false;
-      // Marking a new code page flushed the TLB: refill the entry the fetch needs (it was valid).
-      cpu.insnEip = eip;
-      cpu.mmu.translate(eip, false, cpu.cpl === 3);
     }
     if (this.hash[h + 3] > end - cpu.icount) return false;
     return this.lockstep
@@ -351,23 +285,9 @@ export class Jit implements CompiledCode {
   private miss(eip: number, phys: number, slot: number): boolean {
     this.missesSinceCompile++;
     if (this.hot[slot] < 0xffff) this.hot[slot]++;
-    if (
-      this.hot[slot] >= this.threshold &&
-      !this.noCompile.has(phys) &&
-      !this.queue.has(phys) &&
-      !this.pending.has(phys)
-    ) {
+    if (this.hot[slot] >= this.threshold && !this.noCompile.has(phys) && !this.queue.has(phys)) {
       this.hot[slot] = 0;
       this.queue.set(phys, { lin: eip, phys });
-    }
-    if (this.client) {
-      if (
-        this.inFlight === null &&
-        (this.queue.size >= OFF_THREAD_MIN_BATCH ||
-          (this.queue.size > 0 && this.missesSinceCompile >= OFF_THREAD_IDLE_MISSES))
-      )
-        this.compileQueue();
-      return false;
     }
     if (
       this.queue.size >= this.batch ||
@@ -381,12 +301,9 @@ export class Jit implements CompiledCode {
 
   // --- compilation ------------------------------------------------------------------------------------
 
-  /**
-   * Compile everything queued now (also used by tests and by the explorer); off-thread, send it to
-   * the worker unless a batch is already there (`settled` resolves when nothing is in flight).
-   */
+  /** Compile everything queued now (also used by tests and by the explorer). */
   compileQueue(): void {
-    if (this.rt === null || this.queue.size === 0 || this.inFlight !== null) return;
+    if (this.rt === null || this.queue.size === 0) return;
     this.missesSinceCompile = 0;
     const t0 = performance.now();
     const u8 = this.cpu.mem.u8;
@@ -418,94 +335,12 @@ export class Jit implements CompiledCode {
     if (this.blocks.size + forms.length > MAX_BLOCKS) this.flush();
     const idxs = forms.map(() => this.allocIndex());
     const counters = idxs.map((idx) => this.layout.state + ST_COUNTERS + idx * 4);
-    if (this.client) {
-      this.send(forms, idxs, this.countRuns ? counters : undefined);
-      return;
-    }
-    const compiled = compileBatch(this.binaryen!, this.layout, forms, {
+    const compiled = compileBatch(this.layout, forms, {
       instrument: this.lockstep,
       counters: this.countRuns ? counters : undefined,
     });
     this.s.compileMs += performance.now() - t0;
     this.installBatch(forms, idxs, compiled.binary, compiled.names);
-  }
-
-  /** Resolves once no batch is compiling in the worker (tests; immediate on the engine's thread). */
-  async settled(): Promise<void> {
-    while (this.inFlight !== null) await this.inFlightDone;
-  }
-
-  /** Send a batch to the compile worker; its pages are tracked from now on, so a write voids it. */
-  private send(forms: FormedBlock[], idxs: number[], counters: number[] | undefined): void {
-    const gens: number[] = [];
-    for (const f of forms) {
-      this.cpu.mem.markCode(f.phys >>> 12, CODE_JIT);
-      gens.push(this.pageGen.get(f.phys >>> 12) ?? 0);
-      this.pending.add(f.phys);
-    }
-    const batch: InFlight = { epoch: this.epoch, forms, idxs, gens };
-    this.inFlight = batch;
-    const { pages, blocks } = this.describeForWorker(forms);
-    this.inFlightDone = this.client!.request(
-      { kind: "batch", layout: this.layout, pages, blocks, counters, inline: true, wantText: false },
-      pages.map((p) => p.bytes.buffer),
-    ).then(
-      (r) => this.arrived(batch, r.binary ?? null, r.names ?? [], r.ms, r.error),
-      (e: unknown) => this.arrived(batch, null, [], 0, e instanceof Error ? e.message : String(e)),
-    );
-  }
-
-  /** What the worker needs to form the same blocks: their code pages and inline ids. */
-  private describeForWorker(forms: FormedBlock[]): {
-    pages: { page: number; bytes: Uint8Array }[];
-    blocks: BatchBlock[];
-  } {
-    const u8 = this.cpu.mem.u8;
-    const pages = new Map<number, Uint8Array>();
-    const blocks: BatchBlock[] = [];
-    for (const f of forms) {
-      const page = f.phys >>> 12;
-      if (!pages.has(page)) pages.set(page, u8.slice(page << 12, (page + 1) << 12));
-      const inlineIds: number[] = [];
-      for (const bi of f.insns) if (bi.inlineId !== undefined) inlineIds.push(bi.inlineId);
-      blocks.push({ lin: f.lin, phys: f.phys, insns: f.insns.length, inlineIds });
-    }
-    return { pages: [...pages].map(([page, bytes]) => ({ page, bytes })), blocks };
-  }
-
-  /** A batch came back from the worker: install what is still valid, then send what queued meanwhile. */
-  private arrived(
-    b: InFlight,
-    binary: Uint8Array | null,
-    names: string[],
-    ms: number,
-    error: string | undefined,
-  ): void {
-    this.inFlight = null;
-    for (const f of b.forms) this.pending.delete(f.phys);
-    this.s.compileMs += ms;
-    const keep: number[] = [];
-    const current = b.epoch === this.epoch;
-    b.forms.forEach((f, k) => {
-      if (binary !== null && current && (this.pageGen.get(f.phys >>> 12) ?? 0) === b.gens[k]) keep.push(k);
-      else {
-        if (binary !== null && current) this.s.staleOnArrival++;
-        this.release(f, b.idxs[k]);
-      }
-    });
-    if (error !== undefined) {
-      // A batch the worker could not compile runs interpreted; its blocks are not tried again.
-      this.countFallback(`compile error: ${error}`);
-      for (const f of b.forms) this.noCompile.add(f.phys);
-    }
-    if (binary !== null && keep.length > 0)
-      this.installBatch(
-        keep.map((k) => b.forms[k]),
-        keep.map((k) => b.idxs[k]),
-        binary,
-        keep.map((k) => names[k]),
-      );
-    if (this.queue.size > 0) this.compileQueue();
   }
 
   private countFallback(key: string): void {
@@ -595,7 +430,6 @@ export class Jit implements CompiledCode {
   }
 
   invalidatePage(page: number): void {
-    this.pageGen.set(page, (this.pageGen.get(page) ?? 0) + 1);
     this.noCompile.forEach((p) => {
       if (p >>> 12 === page) this.noCompile.delete(p);
     });
@@ -610,9 +444,6 @@ export class Jit implements CompiledCode {
 
   /** Drop all compiled code (cache full, layout change, snapshot restore). */
   flush(): void {
-    // A batch in the worker is void on arrival; its table indices stay taken until then.
-    this.epoch++;
-    this.pending.clear();
     for (const rec of [...this.blocks.values()]) this.drop(rec);
     for (const page of this.pageBlocks.keys()) this.cpu.mem.unmarkCode(page, CODE_JIT);
     this.pageBlocks.clear();
@@ -901,20 +732,9 @@ export class Jit implements CompiledCode {
     return described;
   }
 
-  /** A block's wasm as text, compiled again where binaryen runs. */
-  private async watOf(f: FormedBlock): Promise<string> {
-    if (this.binaryen)
-      return compileBatch(this.binaryen, this.layout, [f], { instrument: false }, true).text ?? "";
-    const { pages, blocks } = this.describeForWorker([f]);
-    const r = await this.client!.request({
-      kind: "batch",
-      layout: this.layout,
-      pages,
-      blocks,
-      inline: !this.lockstep,
-      wantText: true,
-    });
-    return r.text ?? `(the compile worker failed: ${r.error ?? "no text"})`;
+  /** A block's wasm as text: compiled again alone, and disassembled by binaryen (loaded on demand). */
+  private watOf(f: FormedBlock): Promise<string> {
+    return disassemble(compileBatch(this.layout, [f], { instrument: false, names: true }).binary);
   }
 }
 

@@ -1,7 +1,6 @@
 // The JIT's runtime module: the dispatch loop that chains compiled blocks inside wasm, and the
 // lazy-flags evaluation that compiled code calls (the same algorithm as LazyFlags in flags.ts, over
-// the same record in guest memory's host area). Written as wasm text and assembled by binaryen once
-// per machine.
+// the same record in guest memory's host area). Built once per machine.
 
 import {
   ST_BUDGET,
@@ -12,8 +11,8 @@ import {
   ST_RMASK,
   ST_ROK,
 } from "../engine/cpu/state-layout.ts";
-import { FlagSlot } from "../engine/cpu/flags.ts";
-import type { Binaryen } from "./binaryen.ts";
+import { AF, CF, FlagSlot, Lazy, OF, PF, SF, ZF } from "../engine/cpu/flags.ts";
+import { Module, i32, none, type Expr, type Type } from "./wasm.ts";
 
 /** Why the dispatch loop returned to JavaScript. */
 export const enum RunExit {
@@ -35,123 +34,264 @@ export function hashSlot(eip: number, mask: number): number {
   return (eip ^ (eip >>> 13)) & mask;
 }
 
-export function runtimeText(l: RuntimeLayout): string {
+/** The runtime module: dispatch loop and lazy-flags evaluation over the shared state. */
+export function runtimeBinary(l: RuntimeLayout): Uint8Array {
+  const m = new Module();
+  m.importMemory("env", "memory", 1, 65536);
+  m.importTable("env", "table", 1);
   const S = l.state;
+  const c = (n: number) => m.i32.const(n);
+  const get = (k: number) => m.local.get(k, i32);
+  const set = (k: number, v: Expr) => m.local.set(k, v);
+  const ld = (addr: number) => m.i32.load(addr, 4, c(0));
   const F = (slot: FlagSlot) => S + ST_FLAGS + slot * 4;
-  return `(module
-  (import "env" "memory" (memory 1))
-  (import "env" "table" (table 1 funcref))
-  (type $block (func))
-  (func $compute (param $which i32) (result i32)
-    (local $size i32) (local $mask i32) (local $sign i32) (local $res i32) (local $out i32)
-    (local $d i32) (local $s i32) (local $r i32) (local $op i32) (local $cin i32)
-    (local.set $size (i32.load (i32.const ${F(FlagSlot.SIZE)})))
-    (local.set $mask (select (i32.const -1) (select (i32.const 0xffff) (i32.const 0xff)
-      (i32.eq (local.get $size) (i32.const 2))) (i32.eq (local.get $size) (i32.const 4))))
-    (local.set $sign (i32.xor (local.get $mask) (i32.shr_u (local.get $mask) (i32.const 1))))
-    (local.set $op (i32.load (i32.const ${F(FlagSlot.OP)})))
-    (local.set $res (i32.and (i32.load (i32.const ${F(FlagSlot.RES)})) (local.get $mask)))
-    (local.set $d (i32.load (i32.const ${F(FlagSlot.DST)})))
-    (local.set $s (i32.load (i32.const ${F(FlagSlot.SRC)})))
-    (local.set $r (i32.load (i32.const ${F(FlagSlot.RES)})))
-    (if (i32.and (local.get $which) (i32.const 1)) (then
-      (local.set $cin (i32.load (i32.const ${F(FlagSlot.CIN)})))
-      (block $cf
-        ;; ADD / ADC: carry when the result wrapped below the destination
-        (if (i32.le_u (local.get $op) (i32.const 1)) (then
-          (local.set $out (select
-            (i32.le_u (i32.and (local.get $r) (local.get $mask)) (i32.and (local.get $d) (local.get $mask)))
-            (i32.lt_u (i32.and (local.get $r) (local.get $mask)) (i32.and (local.get $d) (local.get $mask)))
-            (i32.and (i32.eq (local.get $op) (i32.const 1)) (i32.ne (local.get $cin) (i32.const 0)))))
-          (br $cf)))
-        ;; SUB / SBB: borrow when the source exceeds the destination
-        (if (i32.le_u (local.get $op) (i32.const 3)) (then
-          (local.set $out (select
-            (i32.le_u (i32.and (local.get $d) (local.get $mask)) (i32.and (local.get $s) (local.get $mask)))
-            (i32.lt_u (i32.and (local.get $d) (local.get $mask)) (i32.and (local.get $s) (local.get $mask)))
-            (i32.and (i32.eq (local.get $op) (i32.const 3)) (i32.ne (local.get $cin) (i32.const 0))))))))))
-    (if (i32.and (local.get $which) (i32.const 4)) (then
-      (local.set $out (i32.or (local.get $out)
-        (i32.load8_u (i32.add (i32.const ${S + ST_PARITY}) (i32.and (local.get $res) (i32.const 0xff))))))))
-    (if (i32.and (local.get $which) (i32.const 0x10)) (then
-      (if (i32.ne (local.get $op) (i32.const 4)) (then
-        (local.set $out (i32.or (local.get $out)
-          (i32.and (i32.xor (i32.xor (local.get $d) (local.get $s)) (local.get $r)) (i32.const 0x10))))))))
-    (if (i32.and (local.get $which) (i32.const 0x40)) (then
-      (if (i32.eqz (local.get $res)) (then (local.set $out (i32.or (local.get $out) (i32.const 0x40)))))))
-    (if (i32.and (local.get $which) (i32.const 0x80)) (then
-      (if (i32.and (local.get $res) (local.get $sign)) (then (local.set $out (i32.or (local.get $out) (i32.const 0x80)))))))
-    (if (i32.and (local.get $which) (i32.const 0x800)) (then
-      (block $of
-        ;; ADD ADC INC
-        (if (i32.or (i32.le_u (local.get $op) (i32.const 1)) (i32.eq (local.get $op) (i32.const 5))) (then
-          (if (i32.and (i32.and (i32.xor (local.get $d) (local.get $r)) (i32.xor (local.get $s) (local.get $r))) (local.get $sign))
-            (then (local.set $out (i32.or (local.get $out) (i32.const 0x800)))))
-          (br $of)))
-        ;; SUB SBB DEC
-        (if (i32.or (i32.and (i32.ge_u (local.get $op) (i32.const 2)) (i32.le_u (local.get $op) (i32.const 3)))
-                    (i32.eq (local.get $op) (i32.const 6))) (then
-          (if (i32.and (i32.and (i32.xor (local.get $d) (local.get $s)) (i32.xor (local.get $d) (local.get $r))) (local.get $sign))
-            (then (local.set $out (i32.or (local.get $out) (i32.const 0x800))))))))))
-    (local.get $out))
-  ;; LazyFlags.get: flags not dirty come from the materialised bits
-  (func $get (export "get") (param $flag i32) (result i32)
-    (local $d i32)
-    (local.set $d (i32.and (i32.load (i32.const ${F(FlagSlot.DIRTY)})) (local.get $flag)))
-    (if (result i32) (local.get $d)
-      (then (i32.or (i32.and (i32.and (i32.load (i32.const ${F(FlagSlot.BITS)})) (local.get $flag))
-                             (i32.xor (local.get $d) (i32.const -1)))
-                    (call $compute (local.get $d))))
-      (else (i32.and (i32.load (i32.const ${F(FlagSlot.BITS)})) (local.get $flag)))))
-  ;; Materialise the dirty flags in $which into the bits (before a partial flag update)
-  (func $materialise (export "materialise") (param $which i32)
-    (local $d i32)
-    (local.set $d (i32.and (i32.load (i32.const ${F(FlagSlot.DIRTY)})) (local.get $which)))
-    (if (local.get $d) (then
-      (i32.store (i32.const ${F(FlagSlot.BITS)})
-        (i32.or (i32.and (i32.load (i32.const ${F(FlagSlot.BITS)})) (i32.xor (local.get $d) (i32.const -1)))
-                (call $compute (local.get $d))))
-      (i32.store (i32.const ${F(FlagSlot.DIRTY)})
-        (i32.and (i32.load (i32.const ${F(FlagSlot.DIRTY)})) (i32.xor (local.get $d) (i32.const -1)))))))
-  ;; Condition code cc (Jcc order) as 0/1, like cond() in exec-int.ts
-  (func $cond (export "cond") (param $cc i32) (result i32)
-    (local $r i32) (local $k i32)
-    (local.set $k (i32.shr_u (local.get $cc) (i32.const 1)))
-    (block $done
-      (if (i32.eqz (local.get $k)) (then (local.set $r (call $get (i32.const 0x800))) (br $done)))
-      (if (i32.eq (local.get $k) (i32.const 1)) (then (local.set $r (call $get (i32.const 1))) (br $done)))
-      (if (i32.eq (local.get $k) (i32.const 2)) (then (local.set $r (call $get (i32.const 0x40))) (br $done)))
-      (if (i32.eq (local.get $k) (i32.const 3)) (then (local.set $r (call $get (i32.const 0x41))) (br $done)))
-      (if (i32.eq (local.get $k) (i32.const 4)) (then (local.set $r (call $get (i32.const 0x80))) (br $done)))
-      (if (i32.eq (local.get $k) (i32.const 5)) (then (local.set $r (call $get (i32.const 4))) (br $done)))
-      (if (i32.eq (local.get $k) (i32.const 6)) (then
-        (local.set $r (i32.ne (i32.eqz (call $get (i32.const 0x80))) (i32.eqz (call $get (i32.const 0x800)))))
-        (br $done)))
-      (local.set $r (i32.or (i32.ne (call $get (i32.const 0x40)) (i32.const 0))
-        (i32.ne (i32.eqz (call $get (i32.const 0x80))) (i32.eqz (call $get (i32.const 0x800)))))))
-    (i32.xor (i32.ne (local.get $r) (i32.const 0)) (i32.and (local.get $cc) (i32.const 1))))
-  ;; Chain compiled blocks until one of the RunExit reasons
-  (func $run (export "run") (result i32)
-    (local $eip i32) (local $e i32) (local $h i32)
-    (loop $next
-      (if (i32.load (i32.const ${S + ST_EXIT})) (then (return (i32.const ${RunExit.EXIT_REQUEST}))))
-      (local.set $eip (i32.load (i32.const ${S + ST_EIP})))
-      (local.set $e (i32.load offset=${l.tlb} (i32.shl (i32.shr_u (local.get $eip) (i32.const 12)) (i32.const 2))))
-      (if (i32.ne (i32.and (local.get $e) (i32.load (i32.const ${S + ST_RMASK}))) (i32.load (i32.const ${S + ST_ROK})))
-        (then (return (i32.const ${RunExit.TLB_MISS}))))
-      (local.set $h (i32.add (i32.const ${l.hash}) (i32.shl
-        (i32.and (i32.xor (local.get $eip) (i32.shr_u (local.get $eip) (i32.const 13))) (i32.const ${l.hashMask}))
-        (i32.const 4))))
-      (if (i32.ne (i32.load (local.get $h)) (local.get $eip)) (then (return (i32.const ${RunExit.NO_BLOCK}))))
-      (if (i32.ne (i32.load offset=4 (local.get $h))
-                  (i32.or (i32.and (local.get $e) (i32.const -4096)) (i32.and (local.get $eip) (i32.const 4095))))
-        (then (return (i32.const ${RunExit.NO_BLOCK}))))
-      (if (i32.gt_s (i32.load offset=12 (local.get $h)) (i32.load (i32.const ${S + ST_BUDGET})))
-        (then (return (i32.const ${RunExit.BUDGET}))))
-      (call_indirect (type $block) (i32.load offset=8 (local.get $h)))
-      (br $next))
-    (i32.const 0))
-)`;
+  const or = (k: number, bits: Expr) => set(k, m.i32.or(get(k), bits));
+  const seq = (list: Expr[]) => m.block(null, list);
+
+  // compute(which): the dirty flags in `which` from the lazy record, like LazyFlags.compute.
+  {
+    const which = 0,
+      size = 1,
+      mask = 2,
+      sign = 3,
+      res = 4,
+      out = 5,
+      d = 6,
+      s = 7,
+      r = 8,
+      op = 9,
+      cin = 10;
+    const masked = (k: number) => m.i32.and(get(k), get(mask));
+    const carry = (lo: number, hi: number, withCarry: number) =>
+      // ADD/ADC: the result wrapped below the destination; SUB/SBB: the source exceeds it
+      set(
+        out,
+        m.select(
+          m.i32.and(m.i32.eq(get(op), c(withCarry)), m.i32.ne(get(cin), c(0))),
+          m.i32.le_u(masked(lo), masked(hi)),
+          m.i32.lt_u(masked(lo), masked(hi)),
+        ),
+      );
+    const body = [
+      set(size, ld(F(FlagSlot.SIZE))),
+      set(
+        mask,
+        m.select(m.i32.eq(get(size), c(4)), c(-1), m.select(m.i32.eq(get(size), c(2)), c(0xffff), c(0xff))),
+      ),
+      set(sign, m.i32.xor(get(mask), m.i32.shr_u(get(mask), c(1)))),
+      set(op, ld(F(FlagSlot.OP))),
+      set(res, m.i32.and(ld(F(FlagSlot.RES)), get(mask))),
+      set(d, ld(F(FlagSlot.DST))),
+      set(s, ld(F(FlagSlot.SRC))),
+      set(r, ld(F(FlagSlot.RES))),
+      m.if(
+        m.i32.and(get(which), c(CF)),
+        seq([
+          set(cin, ld(F(FlagSlot.CIN))),
+          m.block("cf", [
+            m.if(m.i32.le_u(get(op), c(Lazy.ADC)), seq([carry(r, d, Lazy.ADC), m.br("cf")])),
+            m.if(m.i32.le_u(get(op), c(Lazy.SBB)), carry(d, s, Lazy.SBB)),
+          ]),
+        ]),
+      ),
+      m.if(
+        m.i32.and(get(which), c(PF)),
+        or(out, m.i32.load8_u(S + ST_PARITY, 1, m.i32.and(get(res), c(0xff)))),
+      ),
+      m.if(
+        m.i32.and(get(which), c(AF)),
+        m.if(
+          m.i32.ne(get(op), c(Lazy.LOGIC)),
+          or(out, m.i32.and(m.i32.xor(m.i32.xor(get(d), get(s)), get(r)), c(AF))),
+        ),
+      ),
+      m.if(m.i32.and(get(which), c(ZF)), m.if(m.i32.eqz(get(res)), or(out, c(ZF)))),
+      m.if(m.i32.and(get(which), c(SF)), m.if(m.i32.and(get(res), get(sign)), or(out, c(SF)))),
+      m.if(
+        m.i32.and(get(which), c(OF)),
+        m.block("of", [
+          // ADD ADC INC
+          m.if(
+            m.i32.or(m.i32.le_u(get(op), c(Lazy.ADC)), m.i32.eq(get(op), c(Lazy.INC))),
+            seq([
+              m.if(
+                m.i32.and(m.i32.and(m.i32.xor(get(d), get(r)), m.i32.xor(get(s), get(r))), get(sign)),
+                or(out, c(OF)),
+              ),
+              m.br("of"),
+            ]),
+          ),
+          // SUB SBB DEC
+          m.if(
+            m.i32.or(
+              m.i32.and(m.i32.ge_u(get(op), c(Lazy.SUB)), m.i32.le_u(get(op), c(Lazy.SBB))),
+              m.i32.eq(get(op), c(Lazy.DEC)),
+            ),
+            m.if(
+              m.i32.and(m.i32.and(m.i32.xor(get(d), get(s)), m.i32.xor(get(d), get(r))), get(sign)),
+              or(out, c(OF)),
+            ),
+          ),
+        ]),
+      ),
+      get(out),
+    ];
+    m.addFunction("compute", [i32], i32, Array<Type>(10).fill(i32), m.block(null, body, i32));
+  }
+
+  // get(flag): LazyFlags.get — flags not dirty come from the materialised bits.
+  {
+    const flag = 0,
+      d = 1;
+    m.addFunction(
+      "get",
+      [i32],
+      i32,
+      [i32],
+      m.block(
+        null,
+        [
+          set(d, m.i32.and(ld(F(FlagSlot.DIRTY)), get(flag))),
+          m.if(
+            get(d),
+            m.i32.or(
+              m.i32.and(m.i32.and(ld(F(FlagSlot.BITS)), get(flag)), m.i32.xor(get(d), c(-1))),
+              m.call("compute", [get(d)], i32),
+            ),
+            m.i32.and(ld(F(FlagSlot.BITS)), get(flag)),
+          ),
+        ],
+        i32,
+      ),
+    );
+    m.addFunctionExport("get", "get");
+  }
+
+  // materialise(which): the dirty flags in `which` into the bits (before a partial flag update).
+  {
+    const which = 0,
+      d = 1;
+    m.addFunction(
+      "materialise",
+      [i32],
+      none,
+      [i32],
+      seq([
+        set(d, m.i32.and(ld(F(FlagSlot.DIRTY)), get(which))),
+        m.if(
+          get(d),
+          seq([
+            m.i32.store(
+              F(FlagSlot.BITS),
+              4,
+              c(0),
+              m.i32.or(
+                m.i32.and(ld(F(FlagSlot.BITS)), m.i32.xor(get(d), c(-1))),
+                m.call("compute", [get(d)], i32),
+              ),
+            ),
+            m.i32.store(
+              F(FlagSlot.DIRTY),
+              4,
+              c(0),
+              m.i32.and(ld(F(FlagSlot.DIRTY)), m.i32.xor(get(d), c(-1))),
+            ),
+          ]),
+        ),
+      ]),
+    );
+    m.addFunctionExport("materialise", "materialise");
+  }
+
+  // cond(cc): condition code cc (Jcc order) as 0/1, like cond() in exec-int.ts.
+  {
+    const cc = 0,
+      r = 1,
+      k = 2;
+    const flag = (f: number) => m.call("get", [c(f)], i32);
+    const lessThan = () => m.i32.ne(m.i32.eqz(flag(SF)), m.i32.eqz(flag(OF)));
+    const cases: [number, Expr][] = [
+      [0, flag(OF)],
+      [1, flag(CF)],
+      [2, flag(ZF)],
+      [3, flag(CF | ZF)],
+      [4, flag(SF)],
+      [5, flag(PF)],
+      [6, lessThan()],
+    ];
+    m.addFunction(
+      "cond",
+      [i32],
+      i32,
+      [i32, i32],
+      m.block(
+        null,
+        [
+          set(k, m.i32.shr_u(get(cc), c(1))),
+          m.block("done", [
+            ...cases.map(([n, e]) => m.if(m.i32.eq(get(k), c(n)), seq([set(r, e), m.br("done")]))),
+            set(r, m.i32.or(m.i32.ne(flag(ZF), c(0)), lessThan())),
+          ]),
+          m.i32.xor(m.i32.ne(get(r), c(0)), m.i32.and(get(cc), c(1))),
+        ],
+        i32,
+      ),
+    );
+    m.addFunctionExport("cond", "cond");
+  }
+
+  // run(): chain compiled blocks until one of the RunExit reasons.
+  {
+    const eip = 0,
+      e = 1,
+      h = 2;
+    const leave = (why: RunExit) => m.return(c(why));
+    m.addFunction(
+      "run",
+      [],
+      i32,
+      [i32, i32, i32],
+      m.block(
+        null,
+        [
+          m.loop(
+            "next",
+            seq([
+              m.if(ld(S + ST_EXIT), leave(RunExit.EXIT_REQUEST)),
+              set(eip, ld(S + ST_EIP)),
+              set(e, m.i32.load(l.tlb, 4, m.i32.shl(m.i32.shr_u(get(eip), c(12)), c(2)))),
+              m.if(m.i32.ne(m.i32.and(get(e), ld(S + ST_RMASK)), ld(S + ST_ROK)), leave(RunExit.TLB_MISS)),
+              set(
+                h,
+                m.i32.add(
+                  c(l.hash),
+                  m.i32.shl(
+                    m.i32.and(m.i32.xor(get(eip), m.i32.shr_u(get(eip), c(13))), c(l.hashMask)),
+                    c(4),
+                  ),
+                ),
+              ),
+              m.if(m.i32.ne(m.i32.load(0, 4, get(h)), get(eip)), leave(RunExit.NO_BLOCK)),
+              m.if(
+                m.i32.ne(
+                  m.i32.load(4, 4, get(h)),
+                  m.i32.or(m.i32.and(get(e), c(-4096)), m.i32.and(get(eip), c(4095))),
+                ),
+                leave(RunExit.NO_BLOCK),
+              ),
+              m.if(m.i32.gt_s(m.i32.load(12, 4, get(h)), ld(S + ST_BUDGET)), leave(RunExit.BUDGET)),
+              m.callIndirect(m.i32.load(8, 4, get(h)), [], [], none),
+              m.br("next"),
+            ]),
+          ),
+          c(0),
+        ],
+        i32,
+      ),
+    );
+    m.addFunctionExport("run", "run");
+  }
+  return m.emitBinary();
 }
 
 export interface RuntimeExports {
@@ -159,17 +299,6 @@ export interface RuntimeExports {
   get(flag: number): number;
   materialise(which: number): void;
   cond(cc: number): number;
-}
-
-/** The runtime module's binary (assembled wherever binaryen runs). */
-export function runtimeBinary(binaryen: Binaryen, layout: RuntimeLayout): Uint8Array {
-  const m = binaryen.parseText(runtimeText(layout));
-  try {
-    m.setFeatures(binaryen.Features.MVP | binaryen.Features.SignExt);
-    return m.emitBinary();
-  } finally {
-    m.dispose();
-  }
 }
 
 /** Instantiate the runtime on the engine's thread, over the guest memory and the shared table. */

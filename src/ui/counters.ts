@@ -269,18 +269,15 @@ export class CountersView {
       return;
     }
     const h = el("h3");
-    h.textContent = `JIT ${j.enabled ? (j.ready ? "running" : "loading binaryen…") : "off"}`;
+    h.textContent = `JIT ${j.enabled ? (j.ready ? "running" : "starting…") : "off"}`;
     const dl = el("dl", "kv");
     const rows: [string, string][] = [
       ["blocks compiled", fmt(j.blocksCompiled)],
       ["wasm modules", fmt(j.modules)],
       ["wasm bytes", fmt(j.wasmBytes)],
-      [`compile time (${j.compileThread ?? "engine"})`, `${j.compileMs.toFixed(0)} ms`],
+      ["compile time", `${j.compileMs.toFixed(0)} ms`],
       ["block runs", fmt(j.blockRuns)],
       ["invalidations", fmt(j.invalidations)],
-      ...(j.compileThread === "worker"
-        ? ([["stale on arrival", fmt(j.staleOnArrival)]] as [string, string][])
-        : []),
       ["cache bytes", fmt(j.cacheBytes)],
     ];
     const fb = Object.entries(j.fallbacks ?? {})

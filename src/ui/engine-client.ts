@@ -11,11 +11,6 @@ export interface EngineClientOptions {
    * URL next to its script). Handed to the Worker in its name.
    */
   imagesUrl?: string;
-  /**
-   * Where the JIT compiles for real-time machines: "worker" (a compile worker beside the engine),
-   * "engine" (on the engine's thread), or by default a worker only with 4 or more cores.
-   */
-  compile?: "worker" | "engine";
 }
 
 /**
@@ -86,8 +81,7 @@ export class EngineClient {
   }
 
   private spawn(): Worker {
-    let name = this.opts.imagesUrl ? `virtlab-engine ${this.opts.imagesUrl}` : "virtlab-engine";
-    if (this.opts.compile) name += ` compile=${this.opts.compile}`;
+    const name = this.opts.imagesUrl ? `virtlab-engine ${this.opts.imagesUrl}` : "virtlab-engine";
     const w = spawnWorker(name);
     w.onmessage = (ev: MessageEvent<WorkerToPage>) => {
       const msg = ev.data;

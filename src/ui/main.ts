@@ -231,13 +231,7 @@ function onMessage(msg: WorkerToPage): void {
   }
 }
 
-// ?compile=worker|engine: where the JIT compiles (the engine decides by core count otherwise).
-const compileParam = new URLSearchParams(location.search).get("compile");
-const engine = new EngineClient(
-  onMessage,
-  compileParam === "worker" || compileParam === "engine" ? { compile: compileParam } : {},
-  (message) => vm.failAll(message),
-);
+const engine = new EngineClient(onMessage, {}, (message) => vm.failAll(message));
 /** The automation API (docs/automation.md), forwarded to the engine Worker. */
 const vm = new AutomationProxy((msg) => engine.post(msg));
 

@@ -385,9 +385,9 @@ export class JitPanel {
   private async whyEmpty(): Promise<string> {
     const j = (await this.host.engine.stats()).jit;
     if (!j || !j.enabled) return "This machine runs without the JIT: nothing is compiled.";
-    if (!j.ready) return "binaryen is still loading; the interpreter runs meanwhile. Try again in a moment.";
+    if (!j.ready) return "The JIT is not running yet; the interpreter runs meanwhile. Try again in a moment.";
     if (this.sensitive.checked) return "No compiled block ends in a sensitive or privileged instruction yet.";
-    return "No compiled blocks yet: the guest has not run any code hot enough since binaryen loaded (a guest that has already halted, like the test kernel after ALL PASS, runs none).";
+    return "No compiled blocks yet: the guest has not run any code hot enough yet (a guest that has already halted, like the test kernel after ALL PASS, runs none).";
   }
 
   private async show(id: number): Promise<void> {

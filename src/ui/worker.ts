@@ -36,24 +36,6 @@ import { decode, Insn } from "../engine/cpu/decoder.ts";
 import { MAX_BLOCK_INSNS } from "../jit/blocks.ts";
 import { createWorkerAutomation } from "../automation/worker-rpc.ts";
 import { SWITCHABLE_MODES, switchMode } from "../engine/vmm/switch-mode.ts";
-import { useCompileWorker } from "../jit/jit.ts";
-import type { CompilePort } from "../jit/compile-service.ts";
-
-// binaryen runs in a compile worker of its own: real-time machines compile there while the guest
-// runs on (deterministic ones compile here, between instructions, as in Node). Registered on the
-// first message, once every module of this worker has initialised.
-let compileWorkerRegistered = false;
-function registerCompileWorker(): void {
-  if (compileWorkerRegistered || !COMPILE_IN_WORKER) return;
-  compileWorkerRegistered = true;
-  useCompileWorker(
-    () =>
-      new Worker(new URL("../jit/compile-worker.ts", import.meta.url), {
-        type: "module",
-        name: "virtlab-compile",
-      }) as unknown as CompilePort,
-  );
-}
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 /**
@@ -63,21 +45,10 @@ const scope = self as unknown as DedicatedWorkerGlobalScope;
  */
 const NAME_ARGS = (scope.name ?? "").split(" ").slice(1);
 const IMAGES_URL = (() => {
-  const named = NAME_ARGS.find((a) => !a.startsWith("compile="));
+  const named = NAME_ARGS[0];
   if (named) return new URL(named);
   return new URL(`${import.meta.env.BASE_URL}images/`, scope.location.origin);
 })();
-/**
- * Compile in a worker beside this one? Measured on 2 cores, binaryen in a third thread competed
- * with the engine and the page and boots were slower; with cores to spare it takes compilation off
- * the guest's path. The page may choose (?compile=worker|engine).
- */
-const COMPILE_IN_WORKER = (() => {
-  const asked = NAME_ARGS.find((a) => a.startsWith("compile="))?.slice("compile=".length);
-  if (asked === "worker" || asked === "engine") return asked === "worker";
-  return (scope.navigator?.hardwareConcurrency ?? 1) >= 4;
-})();
-
 /** Wall-clock length of one run slice before yielding to the event loop. */
 const SLICE_MS = 12;
 /** Instructions per runSlice() call; the wall clock is checked between calls. */
@@ -650,7 +621,6 @@ async function runTool(id: number, call: ToolCall): Promise<ToolResults[ToolCall
 }
 
 function handle(msg: PageToWorker): void {
-  registerCompileWorker();
   switch (msg.type) {
     case "automation":
       automation.handle(msg);
