@@ -61,6 +61,6 @@ test("in real time the JIT runs from the start, Linux calibrates its TSC, and th
       { timeout: 60_000, intervals: [2000] },
     )
     .toBeGreaterThan(0);
-  await expect(page.locator("#jit-view pre.wat")).toContainText("(func $b0");
+  await expect(page.locator("#jit-view pre.wat")).toContainText("(func $b0", { timeout: 60_000 });
   expect(errors).toEqual([]);
 });

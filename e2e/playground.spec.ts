@@ -202,7 +202,8 @@ test("the JIT explorer shows hot blocks of a BT guest: x86 at real addresses bes
   expect(rows.filter((r) => !r.cls.includes("exit")).length).toBe(Number(eip![2]));
   for (let k = 1; k < rows.length; k++)
     expect(parseInt(rows[k].addr, 16)).toBe(parseInt(rows[k - 1].addr, 16) + rows[k - 1].bytes.length);
-  await expect(page.locator("#jit-view pre.wat")).toContainText("(func");
+  // binaryen disassembles the block; it loads on first use (seconds in the dev server).
+  await expect(page.locator("#jit-view pre.wat")).toContainText("(func", { timeout: 60_000 });
   await expect(page.locator("#jit-view pre.wat")).toContainText("(module");
 
   // Every direct branch in the hottest blocks names its real target.

@@ -95,7 +95,6 @@ export interface BlockDescription {
   }[];
   /** The instruction that ended the block when the interpreter takes it over (e.g. a BT callout). */
   stop: string;
-  wat: string;
 }
 
 interface BlockRecord {
@@ -702,12 +701,12 @@ export class Jit implements CompiledCode {
       .slice(0, limit);
   }
 
-  /** The guest instructions of a block beside the wasm it became. */
-  async describeBlock(
+  /** The guest instructions of a block (blockWasm gives the wasm it became). */
+  describeBlock(
     id: number,
     disassemble: (i: Insn, eip: number) => string = (i) => i.def.mn.toLowerCase(),
     callout?: (d: OpcodeDef) => string | undefined,
-  ): Promise<BlockDescription | null> {
+  ): BlockDescription | null {
     const rec = this.blocks.get(id);
     if (!rec || this.rt === null) return null;
     const u8 = this.cpu.mem.u8;
@@ -724,7 +723,7 @@ export class Jit implements CompiledCode {
       };
     });
     const stop = f.fallback ? `${f.fallback.mn}: ${f.stop}` : f.stop;
-    const described: BlockDescription = { eip: f.lin, phys: f.phys, insns, stop, wat: await this.watOf(f) };
+    const described: BlockDescription = { eip: f.lin, phys: f.phys, insns, stop };
     if (f.fallback && callout) {
       const c = callout(f.fallback);
       if (c) described.stop += ` → ${c}`;
@@ -732,9 +731,15 @@ export class Jit implements CompiledCode {
     return described;
   }
 
-  /** A block's wasm as text: compiled again alone, and disassembled by binaryen (loaded on demand). */
-  private watOf(f: FormedBlock): Promise<string> {
-    return disassemble(compileBatch(this.layout, [f], { instrument: false, names: true }).binary);
+  /**
+   * A block's wasm as text: compiled again alone (with function names) and disassembled by
+   * binaryen, which loads on first use; null if the block is gone.
+   */
+  async blockWasm(id: number): Promise<string | null> {
+    const rec = this.blocks.get(id);
+    if (!rec) return null;
+    const { binary } = compileBatch(this.layout, [rec.form], { instrument: false, names: true });
+    return disassemble(binary);
   }
 }
 

@@ -86,7 +86,8 @@ export interface SetModeRequest {
  * - restoreSnapshot: replace the current machine with the snapshot's (hash-checked first)
  * - inspectSnapshot: check a file's hash and read its info without restoring it
  * - compare: run a workload in every mode (src/engine/compare.ts); the current machine is paused
- * - hotBlocks / describeBlock: the JIT explorer (machine.jit)
+ * - hotBlocks / describeBlock / blockWasm: the JIT explorer (machine.jit); blockWasm is the block's
+ *   wasm as text, separate because binaryen, which disassembles it, loads on first use
  * - walk: the page-walk visualizer for a guest-virtual address (src/engine/mmu/walk-explain.ts)
  */
 export type ToolCall =
@@ -96,6 +97,7 @@ export type ToolCall =
   | { tool: "compare"; image: string; workload: string; ops?: number }
   | { tool: "hotBlocks"; limit: number; endsSensitive?: boolean }
   | { tool: "describeBlock"; id: number }
+  | { tool: "blockWasm"; id: number }
   | { tool: "walk"; address: number };
 
 /** What each tool answers with. */
@@ -106,6 +108,7 @@ export interface ToolResults {
   compare: CompareResult;
   hotBlocks: HotBlock[];
   describeBlock: ExplorerBlock | null;
+  blockWasm: string | null;
   walk: WalkExplanation;
 }
 

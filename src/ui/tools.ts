@@ -326,6 +326,8 @@ export class JitPanel {
   private readonly blocks: HTMLSelectElement;
   private readonly sensitive: HTMLInputElement;
   private readonly view: HTMLElement;
+  /** The block on display (a late disassembly of another one is dropped). */
+  private shown = -1;
   private readonly status: HTMLElement;
 
   constructor(
@@ -398,6 +400,8 @@ export class JitPanel {
       );
       return;
     }
+    // binaryen disassembles the wasm; it loads on first use, so the x86 side shows first.
+    const wat = el("pre", { class: "wat", text: "disassembling…" });
     const asm = el(
       "table",
       { class: "asm" },
@@ -438,13 +442,15 @@ export class JitPanel {
             : `block ends: ${d.stop}`,
         }),
       ),
-      el(
-        "div",
-        { class: "jit-col" },
-        el("h4", { text: "generated WebAssembly (text)" }),
-        el("pre", { class: "wat", text: d.wat }),
-      ),
+      el("div", { class: "jit-col" }, el("h4", { text: "generated WebAssembly (text)" }), wat),
     );
+    this.shown = id;
+    try {
+      const text = await this.host.engine.tool({ tool: "blockWasm", id });
+      if (this.shown === id) wat.textContent = text ?? "That block is gone (invalidated or flushed).";
+    } catch (e) {
+      if (this.shown === id) wat.textContent = `Could not disassemble the block: ${(e as Error).message}`;
+    }
   }
 }
 

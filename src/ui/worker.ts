@@ -522,10 +522,10 @@ function blockExit(
 }
 
 /** The JIT's description of a block, with the sensitive instruction that ended it as a last row. */
-async function explainBlock(m: Machine, id: number): Promise<ExplorerBlock | null> {
+function explainBlock(m: Machine, id: number): ExplorerBlock | null {
   const jit = m.jit;
   if (!jit) return null;
-  const d = await jit.describeBlock(
+  const d = jit.describeBlock(
     id,
     (i, eip) => disassemble(i, { eip }),
     (def) => calloutOf(def, m.mode),
@@ -615,6 +615,8 @@ async function runTool(id: number, call: ToolCall): Promise<ToolResults[ToolCall
     }
     case "describeBlock":
       return explainBlock(needMachine("the JIT explorer").machine, call.id);
+    case "blockWasm":
+      return needMachine("the JIT explorer").machine.jit?.blockWasm(call.id) ?? null;
     case "walk":
       return explainWalk(needMachine("the page-walk visualizer").machine, call.address);
   }
