@@ -32,7 +32,9 @@ for (const [name, w] of Object.entries(WORKLOADS)) {
 const geo = Math.exp(ratios.reduce((a, r) => a + Math.log(r), 0) / ratios.length);
 console.log(`  geomean speed-up ${geo.toFixed(2)}x`);
 const s = jit.stats();
-console.log(`  compiled ${s.blocksCompiled} blocks in ${s.modules} modules, ${s.wasmBytes} wasm bytes`);
+console.log(
+  `  compiled ${s.blocksCompiled} blocks (${s.hotRecompiles} again when hot) in ${s.modules} modules, ${s.wasmBytes} wasm bytes`,
+);
 
 if (process.argv.includes("--linux")) {
   console.log("\nLinux boot to VIRTLAB-READY (128 MiB, deterministic, Node):");
@@ -42,7 +44,7 @@ if (process.argv.includes("--linux")) {
     console.log(
       `  JIT ${mode.padEnd(3)} ${(ms / 1000).toFixed(1).padStart(5)} s  ${(m.cpu.icount / 1e6).toFixed(0)}M instructions` +
         (js
-          ? `, ${((100 * js.jitInstructions) / m.cpu.icount).toFixed(0)}% compiled, ${js.blocksCompiled} blocks, compile ${(js.compileMs / 1000).toFixed(1)} s`
+          ? `, ${((100 * js.jitInstructions) / m.cpu.icount).toFixed(0)}% compiled, ${js.blocksCompiled} blocks (${js.hotRecompiles} again when hot), compile ${(js.compileMs / 1000).toFixed(1)} s`
           : ""),
     );
   }

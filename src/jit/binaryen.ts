@@ -18,7 +18,7 @@ export async function disassemble(binary: Uint8Array): Promise<string> {
   const b = await loadBinaryen();
   const m = b.readBinary(binary);
   try {
-    m.setFeatures(b.Features.MVP | b.Features.SignExt);
+    m.setFeatures(b.Features.MVP | b.Features.SignExt | b.Features.TailCall);
     return m.emitText();
   } finally {
     m.dispose();
@@ -30,7 +30,7 @@ export async function validate(binary: Uint8Array): Promise<string | null> {
   const b = await loadBinaryen();
   const m = b.readBinary(binary);
   try {
-    m.setFeatures(b.Features.MVP | b.Features.SignExt);
+    m.setFeatures(b.Features.MVP | b.Features.SignExt | b.Features.TailCall);
     return m.validate() ? null : m.emitText();
   } finally {
     m.dispose();

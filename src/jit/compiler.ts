@@ -59,6 +59,8 @@ export interface BlockImports {
   get(flag: number): number;
   materialise(which: number): void;
   cond(cc: number): number;
+  /** The runtime's chaining exit (see CompileOptions.chain). */
+  next(eip: number, n: number): void;
   /** Run inline-table instruction `id` (at `eip`, from `site`) in the interpreter. */
   interp(id: number, eip: number, site: number): void;
 }
@@ -73,6 +75,17 @@ export interface CompileOptions {
   counters?: readonly number[];
   /** Name the module's functions (a name section, for disassembly in the JIT explorer). */
   names?: boolean;
+  /**
+   * Chain blocks: a block leaves through a tail call of the runtime's `next`, which enters the block
+   * compiled at the exit address (a tail call through the table, after the dispatch loop's checks)
+   * or else returns to the loop. Off for lockstep, which runs one block at a time.
+   */
+  chain?: boolean;
+  /**
+   * Inline the TLB fast path of ES/SS/DS accesses into the block (hot blocks, recompiled: see
+   * TIER2_RUNS in jit.ts) instead of calling a memory helper (smaller code, cheaper to compile).
+   */
+  inlineMemory?: boolean;
 }
 
 export interface CompiledModule {
@@ -131,6 +144,7 @@ export function compileBatch(
 ): CompiledModule {
   const m = new Module();
   m.importMemory("env", "memory", 1, 65536);
+  if (opts.chain) m.addFunctionImport("next", "env", "next", [I32, I32], NONE);
   const i32 = I32,
     none = NONE;
   m.addFunctionImport("ld", "env", "ld", [i32, i32, i32, i32, i32], i32);
@@ -149,7 +163,7 @@ export function compileBatch(
   const helpers = new Set<string>();
   blocks.forEach((b, k) => {
     const name = `b${k}`;
-    const fn = new FnEmitter(m, layout, b, opts.counters?.[k] ?? -1, helpers);
+    const fn = new FnEmitter(m, layout, b, opts.counters?.[k] ?? -1, helpers, opts);
     m.addFunction(name, [], none, fn.vars, fn.emit());
     m.addFunctionExport(name, name);
     names.push(name);
@@ -166,12 +180,13 @@ export function compileBatch(
 export const FLAT_SEGS = (1 << SEG_ES) | (1 << SEG_SS) | (1 << SEG_DS);
 
 /**
- * The memory accesses blocks call, for sizes 1, 2 and 4 — ld (read), st (write), lw (read with
- * write access checked; remembers the address) and sw (write to the remembered address); those
- * named with an `f` are for the flat segments (FLAT_SEGS), which need neither base nor segment
- * checks. Each inlines the TLB fast path — TLB entry allows the access, no page crossing, and for
- * other segments a 4 GiB limit — and otherwise calls the JavaScript slow path, which raises precise
- * faults. A module gets the helpers its blocks use (`name` is one of them).
+ * The memory accesses blocks call (unless inlined: see CompileOptions.inlineMemory), for sizes 1, 2
+ * and 4 — ld (read), st (write), lw (read with write access checked; remembers the address) and sw
+ * (write to the remembered address); those named with an `f` are for the flat segments
+ * (FLAT_SEGS), which need neither base nor segment checks. Each has the TLB fast path — TLB entry
+ * allows the access, no page crossing, and for other segments a 4 GiB limit — and otherwise calls
+ * the JavaScript slow path, which raises precise faults. A module gets the helpers its blocks use
+ * (`name` is one of them).
  */
 function addMemoryHelper(m: Module, L: CompileLayout, instrument: boolean, name: string): void {
   const i32 = I32,
@@ -283,10 +298,15 @@ function addMemoryHelper(m: Module, L: CompileLayout, instrument: boolean, name:
   }
 }
 
-/** Where a read-modify-write operand lives: a register, or (-1) the address the last `lw` resolved. */
+/**
+ * Where a read-modify-write operand lives: a register, or (reg -1) memory — through the block's
+ * locals `host` and `slow` when the access was inlined (a flat segment), else the address the last
+ * `lw` helper resolved.
+ */
 interface RmwRef {
   reg: number;
   size: number;
+  inline?: { lin: number; host: number; slow: number };
 }
 
 class FnEmitter {
@@ -301,6 +321,10 @@ class FnEmitter {
   /** Maximum instructions one pass through the block retires (the dispatcher's budget check). */
   private readonly count: number;
   private readonly loopLabel = "top";
+  private readonly L: CompileLayout;
+  private readonly chain: boolean;
+  private readonly instrument: boolean;
+  private readonly inlineMemory: boolean;
   private usesLoop = false;
 
   constructor(
@@ -309,7 +333,12 @@ class FnEmitter {
     private readonly block: FormedBlock,
     private readonly counter: number,
     private readonly helpers: Set<string>,
+    opts: CompileOptions,
   ) {
+    this.chain = opts.chain ?? false;
+    this.instrument = opts.instrument;
+    this.inlineMemory = opts.inlineMemory ?? false;
+    this.L = L;
     this.i32 = I32;
     this.S = L.state;
     this.count = block.insns.length;
@@ -386,25 +415,109 @@ class FnEmitter {
     return i.seg >= 0 ? i.seg : i.sseg;
   }
 
+  /**
+   * The TLB fast-path masks for the block's CPL (locals loaded once at the block's start: nothing
+   * inside a block changes the CPL), for reads or writes.
+   */
+  private masks: { rmask: number; rok: number; wmask: number; wok: number } | null = null;
+  private mask(write: boolean): [number, number] {
+    this.masks ??= { rmask: this.local(), rok: this.local(), wmask: this.local(), wok: this.local() };
+    return write ? [this.masks.wmask, this.masks.wok] : [this.masks.rmask, this.masks.rok];
+  }
+
+  /**
+   * An access through ES, SS or DS (flat while compiled code runs, see FLAT_SEGS) inlines the TLB
+   * fast path: locals `lin` and `e` get the linear address and its TLB entry, and the result is the
+   * condition that the entry allows the access without crossing a page. Others call the helpers.
+   */
+  private inlined(seg: number): boolean {
+    return this.inlineMemory && ((FLAT_SEGS >> seg) & 1) === 1;
+  }
+  private fast(lin: number, e: number, offExpr: Expr, size: number, write: boolean): [Expr[], Expr] {
+    const m = this.m;
+    const [mask, ok] = this.mask(write);
+    const setup = [
+      this.set(lin, offExpr),
+      this.set(e, m.i32.load(this.L.tlb, 4, m.i32.shl(m.i32.shr_u(this.get(lin), this.c(12)), this.c(2)))),
+    ];
+    let cond = m.i32.eq(m.i32.and(this.get(e), this.get(mask)), this.get(ok));
+    if (size > 1)
+      cond = m.i32.and(cond, m.i32.le_u(m.i32.and(this.get(lin), this.c(0xfff)), this.c(0x1000 - size)));
+    return [setup, cond];
+  }
+  /** The host address of the access `fast` checked. */
+  private host(lin: number, e: number): Expr {
+    const m = this.m;
+    return m.i32.or(m.i32.and(this.get(e), this.c(-4096)), m.i32.and(this.get(lin), this.c(0xfff)));
+  }
+  private hostLoad(size: number, addr: Expr): Expr {
+    const m = this.m;
+    return size === 4
+      ? m.i32.load(0, 1, addr)
+      : size === 2
+        ? m.i32.load16_u(0, 1, addr)
+        : m.i32.load8_u(0, 1, addr);
+  }
+  private hostStore(size: number, addr: Expr, v: Expr): Expr {
+    const m = this.m;
+    return size === 4
+      ? m.i32.store(0, 1, addr, v)
+      : size === 2
+        ? m.i32.store16(0, 1, addr, v)
+        : m.i32.store8(0, 1, addr, v);
+  }
+  /** Lockstep builds: report a fast-path store before it happens. */
+  private logStore(lin: number, host: Expr, size: number, v: number): Expr[] {
+    return this.instrument
+      ? [this.m.call("log", [this.get(lin), host, this.c(size), this.get(v)], NONE)]
+      : [];
+  }
+
   private load(size: number, seg: number, offExpr: Expr): Expr {
-    return this.m.call(
-      this.helper("ld", size, seg),
-      [this.c(seg), offExpr, this.c(this.eip), this.c(this.site)],
-      this.i32,
+    const m = this.m;
+    if (!this.inlined(seg))
+      return m.call(
+        this.helper("ld", size, seg),
+        [this.c(seg), offExpr, this.c(this.eip), this.c(this.site)],
+        this.i32,
+      );
+    const lin = this.local(),
+      e = this.local();
+    const [setup, ok] = this.fast(lin, e, offExpr, size, false);
+    const slow = m.call(
+      "ld",
+      [this.c(seg), this.get(lin), this.c(size), this.c(this.eip), this.c(this.site)],
+      I32,
     );
+    return m.block(null, [...setup, m.if(ok, this.hostLoad(size, this.host(lin, e)), slow)], I32);
   }
 
   private store(size: number, seg: number, offExpr: Expr, valExpr: Expr): Expr {
+    const m = this.m;
     // The value is computed before the address, as the interpreter does.
     const v = this.local();
-    return this.seq([
-      this.set(v, valExpr),
-      this.m.call(
-        this.helper("st", size, seg),
-        [this.c(seg), offExpr, this.get(v), this.c(this.eip), this.c(this.site)],
-        NONE,
-      ),
+    if (!this.inlined(seg))
+      return this.seq([
+        this.set(v, valExpr),
+        m.call(
+          this.helper("st", size, seg),
+          [this.c(seg), offExpr, this.get(v), this.c(this.eip), this.c(this.site)],
+          NONE,
+        ),
+      ]);
+    const lin = this.local(),
+      e = this.local();
+    const [setup, ok] = this.fast(lin, e, offExpr, size, true);
+    const slow = m.call(
+      "st",
+      [this.c(seg), this.get(lin), this.c(size), this.get(v), this.c(this.eip), this.c(this.site)],
+      NONE,
+    );
+    const fast = this.seq([
+      ...this.logStore(lin, this.host(lin, e), size, v),
+      this.hostStore(size, this.host(lin, e), this.get(v)),
     ]);
+    return this.seq([this.set(v, valExpr), ...setup, m.if(ok, fast, slow)]);
   }
 
   /** Resolve a read-modify-write operand and load it (memory: write access checked first). */
@@ -423,11 +536,51 @@ class FnEmitter {
     if (reg >= 0) return { ref: { reg, size }, value: this.reg(size, reg) };
     if (!write) return { ref: { reg: -1, size }, value: this.readE(i, size) };
     const v = this.local();
+    const seg = this.segOf(i);
+    if (this.inlined(seg)) {
+      const m = this.m;
+      const lin = this.local(),
+        e = this.local(),
+        host = this.local(),
+        slow = this.local();
+      const [setup, ok] = this.fast(lin, e, this.ea(i), size, true);
+      out.push(
+        ...setup,
+        this.set(
+          v,
+          m.if(
+            ok,
+            m.block(
+              null,
+              [
+                this.set(slow, this.c(0)),
+                this.set(host, this.host(lin, e)),
+                this.hostLoad(size, this.get(host)),
+              ],
+              I32,
+            ),
+            m.block(
+              null,
+              [
+                this.set(slow, this.c(1)),
+                m.call(
+                  "ldw",
+                  [this.c(seg), this.get(lin), this.c(size), this.c(this.eip), this.c(this.site)],
+                  I32,
+                ),
+              ],
+              I32,
+            ),
+          ),
+        ),
+      );
+      return { ref: { reg: -1, size, inline: { lin, host, slow } }, value: this.get(v) };
+    }
     out.push(
       this.set(
         v,
         this.m.call(
-          this.helper("lw", size, this.segOf(i)),
+          this.helper("lw", size, seg),
           [this.c(this.segOf(i)), this.ea(i), this.c(this.eip), this.c(this.site)],
           this.i32,
         ),
@@ -438,6 +591,22 @@ class FnEmitter {
 
   private rmwStore(ref: RmwRef, v: Expr): Expr {
     if (ref.reg >= 0) return this.setReg(ref.size, ref.reg, v);
+    if (ref.inline) {
+      const m = this.m;
+      const { lin, host, slow } = ref.inline;
+      const t = this.local();
+      return this.seq([
+        this.set(t, v),
+        m.if(
+          this.get(slow),
+          m.call("stw", [this.c(ref.size), this.get(t), this.c(this.eip), this.c(this.site)], NONE),
+          this.seq([
+            ...this.logStore(lin, this.get(host), ref.size, t),
+            this.hostStore(ref.size, this.get(host), this.get(t)),
+          ]),
+        ),
+      ]);
+    }
     return this.m.call(this.helper("sw", ref.size, -1), [v, this.c(this.eip), this.c(this.site)], NONE);
   }
 
@@ -603,6 +772,8 @@ class FnEmitter {
   /** Leave the block at `eip` having retired `n` instructions. */
   private exit(eip: Expr, n: number): Expr {
     const m = this.m;
+    // Chained: the runtime's `next` enters the block compiled at `eip`, if the dispatch loop would.
+    if (this.chain) return m.returnCall("next", [eip, this.c(n)]);
     return this.seq([
       this.stState(ST_EIP, eip),
       this.stState(ST_BUDGET, m.i32.sub(this.ldState(ST_BUDGET), this.c(n))),
@@ -667,7 +838,16 @@ class FnEmitter {
     });
     if (!ended) body.push(this.exit(this.c(this.block.endEip), this.count));
     const inner = this.seq(body);
-    return this.usesLoop ? this.m.loop(this.loopLabel, inner) : inner;
+    const code = this.usesLoop ? this.m.loop(this.loopLabel, inner) : inner;
+    if (!this.masks) return code;
+    const k = this.masks;
+    return this.seq([
+      this.set(k.rmask, this.ldState(ST_RMASK)),
+      this.set(k.rok, this.ldState(ST_ROK)),
+      this.set(k.wmask, this.ldState(ST_WMASK)),
+      this.set(k.wok, this.ldState(ST_WOK)),
+      code,
+    ]);
   }
 
   private push(size: number, v: Expr): Expr[] {

@@ -41,8 +41,9 @@ export interface JitOptions {
   /** Misses (block starts with no code) after which a partial batch compiles anyway. */
   missInterval?: number;
   /**
-   * Count each block's runs in compiled code (default on: statistics and the explorer's hot list).
-   * Off only to measure what counting costs (bench/counting.ts).
+   * Count each hot block's runs in compiled code (default on: statistics and the explorer's hot
+   * list). Off only to measure what counting costs (bench/counting.ts); first-tier blocks count
+   * always, which is how they become hot (TIER2_RUNS).
    */
   countRuns?: boolean;
   /** Run every compiled block against the interpreter and compare (differential testing). */
@@ -55,6 +56,8 @@ export interface JitStats {
   enabled: boolean;
   ready: boolean;
   blocksCompiled: number;
+  /** Blocks compiled again once hot, with their memory accesses inlined. */
+  hotRecompiles: number;
   blocksLive: number;
   modules: number;
   wasmBytes: number;
@@ -102,6 +105,8 @@ interface BlockRecord {
   slot: number;
   form: FormedBlock;
   module: ModuleRecord;
+  /** Compiled again once hot, with its memory accesses inlined (TIER2_RUNS). */
+  hot: boolean;
 }
 
 interface ModuleRecord {
@@ -112,6 +117,12 @@ interface ModuleRecord {
 const MAX_BLOCKS = 15000; // bounded by the run counters' area (ST_COUNTERS)
 const ST_COUNTERS = 0x1000; // per-table-index run counters, in the state area's 64 KiB
 const MAX_BATCH = 256; // blocks in one module, counting length-limit continuations
+// Blocks are first compiled small and quick to compile: memory accesses call helpers. A block that
+// has run TIER2_RUNS times is compiled again with the TLB fast path of its accesses inlined (larger,
+// faster code); the JIT looks for such blocks every TIER2_SCAN_INSNS retired instructions (a count,
+// so deterministic machines recompile at the same points on every run).
+const TIER2_RUNS = 10_000;
+const TIER2_SCAN_INSNS = 1 << 21;
 
 interface WriteLog {
   lin: number;
@@ -140,6 +151,7 @@ export class Jit implements CompiledCode {
   private readonly freeIdx: number[] = [];
   private nextIdx = 1; // table index 0 stays empty
   private missesSinceCompile = 0;
+  private nextTierScan = TIER2_SCAN_INSNS;
   private readonly layout: CompileLayout;
   private readonly threshold: number;
   private readonly batch: number;
@@ -164,6 +176,7 @@ export class Jit implements CompiledCode {
     enabled: true,
     ready: false,
     blocksCompiled: 0,
+    hotRecompiles: 0,
     blocksLive: 0,
     modules: 0,
     wasmBytes: 0,
@@ -216,7 +229,7 @@ export class Jit implements CompiledCode {
     const rt = instantiateRuntime(binary, mem.wasmMemory, this.table);
     this.rt = rt;
     this.runtimeBytes = binary.length;
-    Object.assign(this.imports, { get: rt.get, materialise: rt.materialise, cond: rt.cond });
+    Object.assign(this.imports, { get: rt.get, materialise: rt.materialise, cond: rt.cond, next: rt.next });
     this.s.ready = true;
   }
 
@@ -228,6 +241,7 @@ export class Jit implements CompiledCode {
 
   enter(cpu: Cpu, end: number): boolean {
     if (this.rt === null) return false;
+    if (cpu.icount >= this.nextTierScan) this.tierUp();
     // Compiled code assumes a flat 32-bit code segment and a 32-bit stack, in protected mode.
     if (!(cpu.cr0 & CR0_PE) || cpu.flags.bits & VM || !(cpu.flatR & (1 << SEG_CS))) return false;
     if (!(cpu.segAttr[SEG_CS] & SA_DB) || !(cpu.segAttr[SEG_SS] & SA_DB)) return false;
@@ -334,12 +348,47 @@ export class Jit implements CompiledCode {
     if (this.blocks.size + forms.length > MAX_BLOCKS) this.flush();
     const idxs = forms.map(() => this.allocIndex());
     const counters = idxs.map((idx) => this.layout.state + ST_COUNTERS + idx * 4);
+    // First-tier blocks always count their runs: that is how they become hot.
     const compiled = compileBatch(this.layout, forms, {
       instrument: this.lockstep,
+      chain: !this.lockstep,
+      counters,
+    });
+    this.s.compileMs += performance.now() - t0;
+    this.installBatch(forms, idxs, compiled.binary, compiled.names, false);
+  }
+
+  /** Compile blocks that have become hot again, with their memory accesses inlined (TIER2_RUNS). */
+  private tierUp(): void {
+    this.nextTierScan = this.cpu.icount + TIER2_SCAN_INSNS;
+    if (this.lockstep) return;
+    const hot: BlockRecord[] = [];
+    for (const rec of this.blocks.values())
+      if (!rec.hot && this.counters[rec.idx] >= TIER2_RUNS && hot.length < MAX_BATCH) hot.push(rec);
+    if (hot.length === 0) return;
+    const t0 = performance.now();
+    const u8 = this.cpu.mem.u8;
+    // Formed anew (their code has not changed, or they would be gone), with inline ids of their own.
+    const forms = hot.map((rec) => {
+      const f = formBlock(u8, rec.form.lin, rec.form.phys, true);
+      this.assignInline(f);
+      return f;
+    });
+    if (this.blocks.size + forms.length > MAX_BLOCKS) {
+      this.flush();
+      return;
+    }
+    const idxs = forms.map(() => this.allocIndex());
+    const counters = idxs.map((idx) => this.layout.state + ST_COUNTERS + idx * 4);
+    const compiled = compileBatch(this.layout, forms, {
+      instrument: false,
+      chain: true,
+      inlineMemory: true,
       counters: this.countRuns ? counters : undefined,
     });
     this.s.compileMs += performance.now() - t0;
-    this.installBatch(forms, idxs, compiled.binary, compiled.names);
+    this.s.hotRecompiles += forms.length;
+    this.installBatch(forms, idxs, compiled.binary, compiled.names, true);
   }
 
   private countFallback(key: string): void {
@@ -353,7 +402,13 @@ export class Jit implements CompiledCode {
   }
 
   /** Instantiate a compiled module and install the blocks exported under `names`. */
-  private installBatch(forms: FormedBlock[], idxs: number[], binary: Uint8Array, names: string[]): void {
+  private installBatch(
+    forms: FormedBlock[],
+    idxs: number[],
+    binary: Uint8Array,
+    names: string[],
+    hot: boolean,
+  ): void {
     const module = new WebAssembly.Module(binary as Uint8Array<ArrayBuffer>);
     const inst = new WebAssembly.Instance(module, {
       env: { memory: this.cpu.mem.wasmMemory, ...this.imports },
@@ -363,9 +418,12 @@ export class Jit implements CompiledCode {
       // A block replacing another in its lookup slot frees that slot's table index first.
       const h = hashSlot(f.lin, this.hashMask) << 2;
       const old = this.blocks.get(this.hash[h + 2]);
+      // The same block compiled again keeps its run count (the explorer's hot list).
+      const runs = old && old.form.lin === f.lin && old.form.phys === f.phys ? this.counters[old.idx] : 0;
       if (old) this.drop(old);
       const fn = inst.exports[names[k]] as () => void;
-      this.install(f, fn, mod, idxs[k]);
+      this.install(f, fn, mod, idxs[k], hot);
+      this.counters[idxs[k]] = runs;
     });
     this.s.modules++;
   }
@@ -393,7 +451,7 @@ export class Jit implements CompiledCode {
     return idx;
   }
 
-  private install(f: FormedBlock, fn: () => void, mod: ModuleRecord, idx: number): void {
+  private install(f: FormedBlock, fn: () => void, mod: ModuleRecord, idx: number, hot: boolean): void {
     this.table.set(idx, fn);
     const slot = hashSlot(f.lin, this.hashMask);
     const h = slot << 2;
@@ -401,7 +459,7 @@ export class Jit implements CompiledCode {
     this.hash[h + 1] = f.phys;
     this.hash[h + 2] = idx;
     this.hash[h + 3] = f.insns.length;
-    const rec: BlockRecord = { idx, slot, form: f, module: mod };
+    const rec: BlockRecord = { idx, slot, form: f, module: mod, hot };
     // A module's bytes count while any of its blocks is live.
     if (mod.live++ === 0) this.liveBytes += mod.bytes;
     this.blocks.set(idx, rec);
@@ -536,6 +594,7 @@ export class Jit implements CompiledCode {
       get: () => 0,
       materialise: () => {},
       cond: () => 0,
+      next: () => {},
     };
   }
 
@@ -738,7 +797,11 @@ export class Jit implements CompiledCode {
   async blockWasm(id: number): Promise<string | null> {
     const rec = this.blocks.get(id);
     if (!rec) return null;
-    const { binary } = compileBatch(this.layout, [rec.form], { instrument: false, names: true });
+    const { binary } = compileBatch(this.layout, [rec.form], {
+      instrument: false,
+      chain: !this.lockstep,
+      names: true,
+    });
     return disassemble(binary);
   }
 }

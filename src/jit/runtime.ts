@@ -47,6 +47,10 @@ export function runtimeBinary(l: RuntimeLayout): Uint8Array {
   const F = (slot: FlagSlot) => S + ST_FLAGS + slot * 4;
   const or = (k: number, bits: Expr) => set(k, m.i32.or(get(k), bits));
   const seq = (list: Expr[]) => m.block(null, list);
+  // The lookup slot of a linear EIP (hashSlot, 16 bytes a slot), and its physical address by TLB entry e.
+  const slotAddress = (eip: Expr) =>
+    m.i32.add(c(l.hash), m.i32.shl(m.i32.and(m.i32.xor(eip, m.i32.shr_u(eip, c(13))), c(l.hashMask)), c(4)));
+  const physOf = (e: Expr, eip: Expr) => m.i32.or(m.i32.and(e, c(-4096)), m.i32.and(eip, c(4095)));
 
   // compute(which): the dirty flags in `which` from the lazy record, like LazyFlags.compute.
   {
@@ -240,6 +244,49 @@ export function runtimeBinary(l: RuntimeLayout): Uint8Array {
     m.addFunctionExport("cond", "cond");
   }
 
+  // next(eip, n): how a block leaves when blocks chain (compiler.ts): retire its n instructions, then
+  // enter the block compiled at eip (a tail call, so chains do not grow the stack) if the dispatch
+  // loop below would, or else record eip and return to the loop, which says why it cannot go on.
+  {
+    const eip = 0,
+      n = 1,
+      budget = 2,
+      e = 3,
+      h = 4;
+    m.addFunction(
+      "next",
+      [i32, i32],
+      none,
+      [i32, i32, i32],
+      seq([
+        set(budget, m.i32.sub(ld(S + ST_BUDGET), get(n))),
+        m.i32.store(S + ST_BUDGET, 4, c(0), get(budget)),
+        m.if(
+          m.i32.eqz(ld(S + ST_EXIT)),
+          seq([
+            set(e, m.i32.load(l.tlb, 4, m.i32.shl(m.i32.shr_u(get(eip), c(12)), c(2)))),
+            set(h, slotAddress(get(eip))),
+            m.if(
+              m.i32.and(
+                m.i32.and(
+                  m.i32.eq(m.i32.and(get(e), ld(S + ST_RMASK)), ld(S + ST_ROK)),
+                  m.i32.eq(m.i32.load(0, 4, get(h)), get(eip)),
+                ),
+                m.i32.and(
+                  m.i32.eq(m.i32.load(4, 4, get(h)), physOf(get(e), get(eip))),
+                  m.i32.le_s(m.i32.load(12, 4, get(h)), get(budget)),
+                ),
+              ),
+              m.returnCallIndirect(m.i32.load(8, 4, get(h)), [], [], none),
+            ),
+          ]),
+        ),
+        m.i32.store(S + ST_EIP, 4, c(0), get(eip)),
+      ]),
+    );
+    m.addFunctionExport("next", "next");
+  }
+
   // run(): chain compiled blocks until one of the RunExit reasons.
   {
     const eip = 0,
@@ -261,24 +308,9 @@ export function runtimeBinary(l: RuntimeLayout): Uint8Array {
               set(eip, ld(S + ST_EIP)),
               set(e, m.i32.load(l.tlb, 4, m.i32.shl(m.i32.shr_u(get(eip), c(12)), c(2)))),
               m.if(m.i32.ne(m.i32.and(get(e), ld(S + ST_RMASK)), ld(S + ST_ROK)), leave(RunExit.TLB_MISS)),
-              set(
-                h,
-                m.i32.add(
-                  c(l.hash),
-                  m.i32.shl(
-                    m.i32.and(m.i32.xor(get(eip), m.i32.shr_u(get(eip), c(13))), c(l.hashMask)),
-                    c(4),
-                  ),
-                ),
-              ),
+              set(h, slotAddress(get(eip))),
               m.if(m.i32.ne(m.i32.load(0, 4, get(h)), get(eip)), leave(RunExit.NO_BLOCK)),
-              m.if(
-                m.i32.ne(
-                  m.i32.load(4, 4, get(h)),
-                  m.i32.or(m.i32.and(get(e), c(-4096)), m.i32.and(get(eip), c(4095))),
-                ),
-                leave(RunExit.NO_BLOCK),
-              ),
+              m.if(m.i32.ne(m.i32.load(4, 4, get(h)), physOf(get(e), get(eip))), leave(RunExit.NO_BLOCK)),
               m.if(m.i32.gt_s(m.i32.load(12, 4, get(h)), ld(S + ST_BUDGET)), leave(RunExit.BUDGET)),
               m.callIndirect(m.i32.load(8, 4, get(h)), [], [], none),
               m.br("next"),
@@ -296,6 +328,7 @@ export function runtimeBinary(l: RuntimeLayout): Uint8Array {
 
 export interface RuntimeExports {
   run(): number;
+  next(eip: number, n: number): void;
   get(flag: number): number;
   materialise(which: number): void;
   cond(cc: number): number;

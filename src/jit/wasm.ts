@@ -39,6 +39,8 @@ const K_BLOCK = 0x102,
   K_BR_IF = 0x10d,
   K_CALL = 0x110,
   K_CALL_INDIRECT = 0x111,
+  K_RETURN_CALL = 0x112,
+  K_RETURN_CALL_INDIRECT = 0x113,
   K_GLOBAL_GET = 0x123,
   K_GLOBAL_SET = 0x124,
   K_CONST32 = 0x141,
@@ -179,6 +181,14 @@ export class Module {
   /** call_indirect through the imported table, to a function of type params -> result. */
   callIndirect(target: Expr, operands: readonly Expr[], params: Type[], result: Type): Expr {
     return new Expr(K_CALL_INDIRECT, result, [...operands, target], sig(params, result));
+  }
+  /** return_call (a tail call; the tail-call proposal, in V8 since 11.2). */
+  returnCall(name: string, operands: readonly Expr[]): Expr {
+    return new Expr(K_RETURN_CALL, UNREACHABLE, operands, name);
+  }
+  /** return_call_indirect (a tail call through the imported table). */
+  returnCallIndirect(target: Expr, operands: readonly Expr[], params: Type[], result: Type): Expr {
+    return new Expr(K_RETURN_CALL_INDIRECT, UNREACHABLE, [...operands, target], sig(params, result));
   }
 
   addFunctionImport(name: string, module: string, base: string, params: Type[], result: Type): void {
@@ -483,14 +493,16 @@ class Encoder {
         w.u32(this.depth(e.a as string));
         return;
       case K_CALL:
+      case K_RETURN_CALL:
         for (const k of kids!) this.expr(w, k);
-        w.byte(0x10);
+        w.byte(e.op === K_CALL ? 0x10 : 0x12);
         w.u32(this.func(e.a as string));
         return;
-      case K_CALL_INDIRECT: {
+      case K_CALL_INDIRECT:
+      case K_RETURN_CALL_INDIRECT: {
         for (const k of kids!) this.expr(w, k);
         const [params, result] = (e.a as string).split(":");
-        w.byte(0x11);
+        w.byte(e.op === K_CALL_INDIRECT ? 0x11 : 0x13);
         w.u32(this.typeOf(params ? params.split(",").map(Number) : [], Number(result)));
         w.byte(0x00);
         return;

@@ -273,6 +273,7 @@ export class CountersView {
     const dl = el("dl", "kv");
     const rows: [string, string][] = [
       ["blocks compiled", fmt(j.blocksCompiled)],
+      ["compiled again when hot", fmt(j.hotRecompiles)],
       ["wasm modules", fmt(j.modules)],
       ["wasm bytes", fmt(j.wasmBytes)],
       ["compile time", `${j.compileMs.toFixed(0)} ms`],

@@ -236,20 +236,31 @@ describe("wasm encoder", () => {
   it("writes a runtime and compiled blocks that binaryen validates and disassembles", async () => {
     const layout = { state: 0x10000, tlb: 0x20000, hash: 0x30000, hashMask: 0xff };
     expect(await validate(runtimeBinary(layout))).toBeNull();
-    // A block with memory operands, flags, a conditional side exit and a loop back to its start:
-    // L: add eax,[esi]; adc edx,[esi+4]; mov [esi+8],eax; add esi,4; dec ecx; jnz L; ret
+    // A block with memory operands, flags and a conditional side exit into its own page (chained):
+    // mov ecx,4; L: add eax,[esi]; adc edx,[esi+4]; mov [esi+8],eax; add esi,4; dec ecx; jnz L; ret
     const code = new Uint8Array([
-      0x03, 0x06, 0x13, 0x56, 0x04, 0x89, 0x46, 0x08, 0x83, 0xc6, 0x04, 0x49, 0x75, 0xf2, 0xc3,
+      0xb9, 0x04, 0x00, 0x00, 0x00, 0x03, 0x06, 0x13, 0x56, 0x04, 0x89, 0x46, 0x08, 0x83, 0xc6, 0x04, 0x49,
+      0x75, 0xf2, 0xc3,
     ]);
     const u8 = new Uint8Array(0x2000);
     u8.set(code, 0x1000);
     const block = formBlock(u8, 0x401000, 0x1000, true);
-    expect(block.insns.length).toBe(7);
-    const { binary } = compileBatch(layout, [block], { instrument: false, counters: [0x10100], names: true });
+    expect(block.insns.length).toBe(8);
+    const loop = formBlock(u8, 0x401005, 0x1005, true); // starts at L: jnz L loops inside wasm
+    const { binary } = compileBatch(layout, [block, loop], {
+      instrument: false,
+      counters: [0x10100, 0x10104],
+      chain: true,
+      names: true,
+    });
     expect(await validate(binary)).toBeNull();
     const text = await disassemble(binary);
     expect(text).toContain("(func $b0");
     expect(text).toContain("(loop");
-    expect(text).toContain("call $ld4f");
+    // Flat-segment accesses inline the TLB fast path and call the slow path only on a miss.
+    expect(text).toMatch(/\(call \$ld\b/);
+    // Blocks leave through the runtime's `next`, which tail-calls the next block through the table.
+    expect(text).toMatch(/return_call \$next\b/);
+    expect(await disassemble(runtimeBinary(layout))).toContain("return_call_indirect");
   });
 });
