@@ -46,6 +46,11 @@ export interface JitOptions {
    * always, which is how they become hot (TIER2_RUNS).
    */
   countRuns?: boolean;
+  /**
+   * Runs after which a block is compiled again with its memory accesses inlined (default
+   * TIER2_RUNS); 0 inlines them from the first compile (tests of that code, lockstep included).
+   */
+  hotRuns?: number;
   /** Run every compiled block against the interpreter and compare (differential testing). */
   lockstep?: boolean;
   /** With lockstep: throw on the first mismatch instead of recording it. */
@@ -144,6 +149,7 @@ export class Jit implements CompiledCode {
   private readonly hashMask = JIT_HASH_ENTRIES - 1;
   private readonly missInterval: number;
   private readonly countRuns: boolean;
+  private readonly hotRuns: number;
   private readonly queue = new Map<number, { lin: number; phys: number }>();
   private readonly noCompile = new Set<number>();
   private readonly blocks = new Map<number, BlockRecord>();
@@ -197,6 +203,7 @@ export class Jit implements CompiledCode {
     this.threshold = opts.threshold ?? 200;
     this.missInterval = opts.missInterval ?? 50000;
     this.countRuns = opts.countRuns ?? true;
+    this.hotRuns = opts.hotRuns ?? TIER2_RUNS;
     this.batch = opts.batch ?? 64;
     this.lockstep = opts.lockstep ?? false;
     this.throwOnMismatch = opts.throwOnMismatch ?? false;
@@ -349,22 +356,24 @@ export class Jit implements CompiledCode {
     const idxs = forms.map(() => this.allocIndex());
     const counters = idxs.map((idx) => this.layout.state + ST_COUNTERS + idx * 4);
     // First-tier blocks always count their runs: that is how they become hot.
+    const hot = this.hotRuns === 0;
     const compiled = compileBatch(this.layout, forms, {
       instrument: this.lockstep,
       chain: !this.lockstep,
-      counters,
+      inlineMemory: hot,
+      counters: hot && !this.countRuns ? undefined : counters,
     });
     this.s.compileMs += performance.now() - t0;
-    this.installBatch(forms, idxs, compiled.binary, compiled.names, false);
+    this.installBatch(forms, idxs, compiled.binary, compiled.names, hot);
   }
 
   /** Compile blocks that have become hot again, with their memory accesses inlined (TIER2_RUNS). */
   private tierUp(): void {
     this.nextTierScan = this.cpu.icount + TIER2_SCAN_INSNS;
-    if (this.lockstep) return;
+    if (this.lockstep || this.hotRuns === 0) return;
     const hot: BlockRecord[] = [];
     for (const rec of this.blocks.values())
-      if (!rec.hot && this.counters[rec.idx] >= TIER2_RUNS && hot.length < MAX_BATCH) hot.push(rec);
+      if (!rec.hot && this.counters[rec.idx] >= this.hotRuns && hot.length < MAX_BATCH) hot.push(rec);
     if (hot.length === 0) return;
     const t0 = performance.now();
     const u8 = this.cpu.mem.u8;

@@ -45,7 +45,21 @@ describe("JIT lockstep against the interpreter", () => {
     expect(s.blocksCompiled).toBeGreaterThan(10);
   });
 
-  it("the JIT is on by default and runs most of the Linux boot", async () => {
+  it("Linux boot: hot blocks (memory accesses inlined) agree block by block over 3M instructions", () => {
+    const { machine: m } = bootFromOptions({
+      image: "linux",
+      mode: "native",
+      memMiB: 128,
+      deterministic: true,
+      quiet: true,
+      jit: { lockstep: true, throwOnMismatch: true, threshold: 20, batch: 16, hotRuns: 0 },
+    });
+    while (m.cpu.icount < 3_000_000) m.runSlice(1_000_000);
+    expect(m.jit!.mismatches).toEqual([]);
+    expect(m.jit!.stats().lockstepBlocks).toBeGreaterThan(50_000);
+  });
+
+  it("the JIT is on by default and runs most of the Linux boot, hot blocks compiled again", async () => {
     const { machine: m } = bootFromOptions({
       image: "linux",
       mode: "native",
@@ -57,5 +71,7 @@ describe("JIT lockstep against the interpreter", () => {
     while (m.cpu.icount < 30_000_000) m.runSlice(1_000_000);
     const s = m.jit!.stats();
     expect(s.jitInstructions / m.cpu.icount).toBeGreaterThan(0.5);
+    // The kernel's decompressor and memory setup loops run thousands of times: compiled again.
+    expect(s.hotRecompiles).toBeGreaterThan(10);
   });
 });
