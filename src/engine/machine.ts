@@ -169,7 +169,7 @@ export class Machine {
     this.nsPerInstruction = opts.nsPerInstruction ?? 10;
     this.hostClock = opts.hostClockNs ?? (() => performance.now() * 1e6);
     this.hostStart = this.hostClock();
-    this.rtClock = new RealTimeClock(() => this.hostClock() - this.hostStart, this.nsPerInstruction);
+    this.rtClock = new RealTimeClock(() => this.hostClock() - this.hostStart);
     this.mem = new PhysicalMemory(mib << 20);
     this.cpu = new Cpu(this.mem, this.io);
     this.cpu.readTsc = () => Math.floor(this.now());
