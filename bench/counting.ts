@@ -1,5 +1,7 @@
 // What counting costs the JIT: the same guest work with compiled blocks counting their runs (the
-// default, which feeds the statistics and the explorer's hot list) and without. The machine's event
+// default, which feeds the statistics and the explorer's hot list) and without. First-tier blocks
+// count in both columns (that is how a block becomes hot and is compiled again): the difference is
+// the counting in hot blocks, where the time goes once a workload has warmed up. The machine's event
 // counters (TLB misses, exits, faults, callouts, ...) are plain increments on slow paths that are
 // always on; the Linux rows include them in both columns. Figures to read, not a timed test.
 // Run: npm run bench:counting            (BENCH_RUNS=5 for more repetitions)
