@@ -450,15 +450,9 @@ class Encoder {
         w.s64(e.a as bigint);
         return;
       case K_LOAD:
-        this.expr(w, kids![0]);
-        w.byte(e.b >> 8);
-        w.u32(e.b & 0xff);
-        w.u32(e.a as number);
-        return;
       case K_STORE:
-        this.expr(w, kids![0]);
-        this.expr(w, kids![1]);
-        w.byte(e.b >> 8);
+        for (const k of kids!) this.expr(w, k);
+        w.byte(e.b >> 8); // opcode, then the memarg: log2 alignment and offset
         w.u32(e.b & 0xff);
         w.u32(e.a as number);
         return;

@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { Machine } from "../../src/engine/machine.ts";
 import { bootMultiboot } from "../../src/engine/boot/multiboot.ts";
-import { bootFromOptions } from "../../src/cli/main.ts";
+import { bootFromOptions, type RunOptions } from "../../src/cli/main.ts";
 
 describe("JIT lockstep against the interpreter", () => {
   it("test kernel: all checks pass and every compiled block agrees", async () => {
@@ -28,15 +28,12 @@ describe("JIT lockstep against the interpreter", () => {
     expect(s.lockstepBlocks).toBeGreaterThan(3000);
   });
 
+  const linux = (jit: RunOptions["jit"]) =>
+    bootFromOptions({ image: "linux", mode: "native", memMiB: 128, deterministic: true, quiet: true, jit })
+      .machine;
+
   it("Linux boot: the first 5M instructions agree block by block", async () => {
-    const { machine: m } = bootFromOptions({
-      image: "linux",
-      mode: "native",
-      memMiB: 128,
-      deterministic: true,
-      quiet: true,
-      jit: "lockstep",
-    });
+    const m = linux("lockstep");
     await m.jitReady;
     while (m.cpu.icount < 5_000_000) m.runSlice(1_000_000);
     const s = m.jit!.stats();
@@ -46,27 +43,14 @@ describe("JIT lockstep against the interpreter", () => {
   });
 
   it("Linux boot: hot blocks (memory accesses inlined) agree block by block over 3M instructions", () => {
-    const { machine: m } = bootFromOptions({
-      image: "linux",
-      mode: "native",
-      memMiB: 128,
-      deterministic: true,
-      quiet: true,
-      jit: { lockstep: true, throwOnMismatch: true, threshold: 20, batch: 16, hotRuns: 0 },
-    });
+    const m = linux({ lockstep: true, throwOnMismatch: true, threshold: 20, batch: 16, hotRuns: 0 });
     while (m.cpu.icount < 3_000_000) m.runSlice(1_000_000);
     expect(m.jit!.mismatches).toEqual([]);
     expect(m.jit!.stats().lockstepBlocks).toBeGreaterThan(50_000);
   });
 
   it("the JIT is on by default and runs most of the Linux boot, hot blocks compiled again", async () => {
-    const { machine: m } = bootFromOptions({
-      image: "linux",
-      mode: "native",
-      memMiB: 128,
-      deterministic: true,
-      quiet: true,
-    });
+    const m = linux(undefined);
     await m.jitReady;
     while (m.cpu.icount < 30_000_000) m.runSlice(1_000_000);
     const s = m.jit!.stats();
