@@ -17,8 +17,8 @@
 // that (interpreting cold code on a slow host), virtual time falls behind the host instead of
 // stretching each instruction, so that a stretch with interrupts off cannot span many timer
 // periods — a lost tick desynchronises the PIT from the TSC, and Linux's clocksource watchdog then
-// throws the TSC out. Virtual time does not run ahead of the host; a lag is made up when the guest
-// next waits (or by steering, once the emulator is fast enough). Measured on the Linux image, the
+// throws the TSC out. A lead over the host is steered away; a lag is made up when the guest next
+// waits (or by steering, once the emulator is fast enough). Measured on the Linux image, the
 // boot loses no tick even with no bound at all; the bound is for slower hosts.
 
 /** Horizon over which a lag or lead behind the host clock is closed. */
