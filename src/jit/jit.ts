@@ -30,6 +30,7 @@ import {
   SITE_LEN_SHIFT,
   type BlockImports,
   type CompileLayout,
+  type CompileOptions,
 } from "./compiler.ts";
 import { hashSlot, instantiateRuntime, runtimeBinary, RunExit, type RuntimeExports } from "./runtime.ts";
 
@@ -353,16 +354,25 @@ export class Jit implements CompiledCode {
     this.queue.clear();
     if (forms.length === 0) return;
     if (this.blocks.size + forms.length > MAX_BLOCKS) this.flush();
-    const idxs = forms.map(() => this.allocIndex());
-    const counters = idxs.map((idx) => this.layout.state + ST_COUNTERS + idx * 4);
-    // First-tier blocks always count their runs: that is how they become hot.
-    const hot = this.hotRuns === 0;
-    const compiled = compileBatch(this.layout, forms, {
+    this.compileAndInstall(forms, this.hotRuns === 0, t0);
+  }
+
+  /** How blocks of either tier compile (hot: memory accesses inlined), to table indices `idxs`. */
+  private compileOptions(hot: boolean, idxs: readonly number[]): CompileOptions {
+    return {
       instrument: this.lockstep,
       chain: !this.lockstep,
       inlineMemory: hot,
-      counters: hot && !this.countRuns ? undefined : counters,
-    });
+      // First-tier blocks always count their runs: that is how they become hot.
+      counters:
+        hot && !this.countRuns ? undefined : idxs.map((idx) => this.layout.state + ST_COUNTERS + idx * 4),
+    };
+  }
+
+  /** Compile formed blocks into one module and install them (compiling began at `t0`). */
+  private compileAndInstall(forms: FormedBlock[], hot: boolean, t0: number): void {
+    const idxs = forms.map(() => this.allocIndex());
+    const compiled = compileBatch(this.layout, forms, this.compileOptions(hot, idxs));
     this.s.compileMs += performance.now() - t0;
     this.installBatch(forms, idxs, compiled.binary, compiled.names, hot);
   }
@@ -375,6 +385,10 @@ export class Jit implements CompiledCode {
     for (const rec of this.blocks.values())
       if (!rec.hot && this.counters[rec.idx] >= this.hotRuns && hot.length < MAX_BATCH) hot.push(rec);
     if (hot.length === 0) return;
+    if (this.blocks.size + hot.length > MAX_BLOCKS) {
+      this.flush();
+      return;
+    }
     const t0 = performance.now();
     const u8 = this.cpu.mem.u8;
     // Formed anew (their code has not changed, or they would be gone), with inline ids of their own.
@@ -383,21 +397,8 @@ export class Jit implements CompiledCode {
       this.assignInline(f);
       return f;
     });
-    if (this.blocks.size + forms.length > MAX_BLOCKS) {
-      this.flush();
-      return;
-    }
-    const idxs = forms.map(() => this.allocIndex());
-    const counters = idxs.map((idx) => this.layout.state + ST_COUNTERS + idx * 4);
-    const compiled = compileBatch(this.layout, forms, {
-      instrument: false,
-      chain: true,
-      inlineMemory: true,
-      counters: this.countRuns ? counters : undefined,
-    });
-    this.s.compileMs += performance.now() - t0;
     this.s.hotRecompiles += forms.length;
-    this.installBatch(forms, idxs, compiled.binary, compiled.names, true);
+    this.compileAndInstall(forms, true, t0);
   }
 
   private countFallback(key: string): void {
@@ -800,18 +801,14 @@ export class Jit implements CompiledCode {
   }
 
   /**
-   * A block's wasm as text: compiled again alone (with function names) and disassembled by
-   * binaryen, which loads on first use; null if the block is gone.
+   * A block's wasm as text: compiled again alone, as its tier compiles it (with function names),
+   * and disassembled by binaryen, which loads on first use; null if the block is gone.
    */
   async blockWasm(id: number): Promise<string | null> {
     const rec = this.blocks.get(id);
     if (!rec) return null;
-    const { binary } = compileBatch(this.layout, [rec.form], {
-      instrument: false,
-      chain: !this.lockstep,
-      names: true,
-    });
-    return disassemble(binary);
+    const opts = { ...this.compileOptions(rec.hot, [rec.idx]), names: true };
+    return disassemble(compileBatch(this.layout, [rec.form], opts).binary);
   }
 }
 

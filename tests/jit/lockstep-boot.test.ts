@@ -57,5 +57,9 @@ describe("JIT lockstep against the interpreter", () => {
     expect(s.jitInstructions / m.cpu.icount).toBeGreaterThan(0.5);
     // The kernel's decompressor and memory setup loops run thousands of times: compiled again.
     expect(s.hotRecompiles).toBeGreaterThan(10);
+    // The explorer shows the code that runs: the most-run block is a hot one, its accesses inline.
+    const wat = (await m.jit!.blockWasm(m.jit!.hotBlocks(1)[0].id))!;
+    expect(wat).toMatch(/\(i32\.load offset=\d+/);
+    expect(wat).not.toMatch(/\(call \$(ld|st|lw|sw)[124]f?\b/);
   });
 });
