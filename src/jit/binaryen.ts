@@ -13,26 +13,27 @@ export function loadBinaryen(): Promise<Binaryen> {
   return loading;
 }
 
-/** A wasm module as text (binaryen's s-expression format), or an error message in its place. */
-export async function disassemble(binary: Uint8Array): Promise<string> {
+/** Read a wasm module into binaryen (with the features the JIT's code uses) for `use`. */
+async function withModule<T>(
+  binary: Uint8Array,
+  use: (m: InstanceType<Binaryen["Module"]>) => T,
+): Promise<T> {
   const b = await loadBinaryen();
   const m = b.readBinary(binary);
   try {
     m.setFeatures(b.Features.MVP | b.Features.SignExt | b.Features.TailCall);
-    return m.emitText();
+    return use(m);
   } finally {
     m.dispose();
   }
 }
 
-/** binaryen's validation of a wasm module: null when valid, else binaryen's report. */
-export async function validate(binary: Uint8Array): Promise<string | null> {
-  const b = await loadBinaryen();
-  const m = b.readBinary(binary);
-  try {
-    m.setFeatures(b.Features.MVP | b.Features.SignExt | b.Features.TailCall);
-    return m.validate() ? null : m.emitText();
-  } finally {
-    m.dispose();
-  }
+/** A wasm module as text (binaryen's s-expression format). */
+export function disassemble(binary: Uint8Array): Promise<string> {
+  return withModule(binary, (m) => m.emitText());
+}
+
+/** binaryen's validation of a wasm module: null when valid, else the module's text. */
+export function validate(binary: Uint8Array): Promise<string | null> {
+  return withModule(binary, (m) => (m.validate() ? null : m.emitText()));
 }

@@ -179,6 +179,41 @@ export function compileBatch(
  */
 export const FLAT_SEGS = (1 << SEG_ES) | (1 << SEG_SS) | (1 << SEG_DS);
 
+// The TLB fast path, shared by the memory helpers and the accesses hot blocks inline.
+
+/** The TLB entry of linear address `lin`. */
+function tlbEntry(m: Module, L: CompileLayout, lin: Expr): Expr {
+  return m.i32.load(L.tlb, 4, m.i32.shl(m.i32.shr_u(lin, m.i32.const(12)), m.i32.const(2)));
+}
+
+/** TLB entry `e` allows the access (`e & mask` is `ok`), and one of `size` bytes stays in the page. */
+function tlbAllows(m: Module, e: Expr, mask: Expr, ok: Expr, lin: Expr, size: number): Expr {
+  const allows = m.i32.eq(m.i32.and(e, mask), ok);
+  if (size === 1) return allows;
+  return m.i32.and(allows, m.i32.le_u(m.i32.and(lin, m.i32.const(0xfff)), m.i32.const(0x1000 - size)));
+}
+
+/** Where `lin` is in guest memory, through its TLB entry `e`. */
+function hostAddress(m: Module, e: Expr, lin: Expr): Expr {
+  return m.i32.or(m.i32.and(e, m.i32.const(-4096)), m.i32.and(lin, m.i32.const(0xfff)));
+}
+
+function hostLoad(m: Module, size: number, addr: Expr): Expr {
+  return size === 4
+    ? m.i32.load(0, 1, addr)
+    : size === 2
+      ? m.i32.load16_u(0, 1, addr)
+      : m.i32.load8_u(0, 1, addr);
+}
+
+function hostStore(m: Module, size: number, addr: Expr, v: Expr): Expr {
+  return size === 4
+    ? m.i32.store(0, 1, addr, v)
+    : size === 2
+      ? m.i32.store16(0, 1, addr, v)
+      : m.i32.store8(0, 1, addr, v);
+}
+
 /**
  * The memory accesses blocks call (unless inlined: see CompileOptions.inlineMemory), for sizes 1, 2
  * and 4 — ld (read), st (write), lw (read with write access checked; remembers the address) and sw
@@ -199,28 +234,17 @@ function addMemoryHelper(m: Module, L: CompileLayout, instrument: boolean, name:
   const st = (off: number) => m.i32.load(L.state + off, 4, c(0));
   // Parameters (seg, off, ...) then locals lin, e.
   const resolve = (write: boolean, lin: number, e: number): Expr => {
-    let ok = m.i32.eq(m.i32.and(get(e), st(write ? ST_WMASK : ST_RMASK)), st(write ? ST_WOK : ST_ROK));
+    const [mask, allowed] = write ? [ST_WMASK, ST_WOK] : [ST_RMASK, ST_ROK];
+    let ok = tlbAllows(m, get(e), st(mask), st(allowed), get(lin), size);
     if (!flat) ok = m.i32.and(m.i32.shr_u(st(write ? ST_SEGOK_W : ST_SEGOK_R), get(0)), ok);
-    if (size > 1) ok = m.i32.and(ok, m.i32.le_u(m.i32.and(get(lin), c(0xfff)), c(0x1000 - size)));
     const linear = flat
       ? get(1)
       : m.i32.add(get(1), m.i32.load(L.state + ST_SEGBASE, 4, m.i32.shl(get(0), c(2))));
-    return m.block(
-      null,
-      [
-        m.local.set(lin, linear),
-        m.local.set(e, m.i32.load(L.tlb, 4, m.i32.shl(m.i32.shr_u(get(lin), c(12)), c(2)))),
-        ok,
-      ],
-      i32,
-    );
+    return m.block(null, [m.local.set(lin, linear), m.local.set(e, tlbEntry(m, L, get(lin))), ok], i32);
   };
-  const host = (lin: number, e: number) =>
-    m.i32.or(m.i32.and(get(e), c(-4096)), m.i32.and(get(lin), c(0xfff)));
-  const hload = (h: Expr) =>
-    size === 4 ? m.i32.load(0, 1, h) : size === 2 ? m.i32.load16_u(0, 1, h) : m.i32.load8_u(0, 1, h);
-  const hstore = (h: Expr, v: Expr) =>
-    size === 4 ? m.i32.store(0, 1, h, v) : size === 2 ? m.i32.store16(0, 1, h, v) : m.i32.store8(0, 1, h, v);
+  const host = (lin: number, e: number) => hostAddress(m, get(e), get(lin));
+  const hload = (h: Expr) => hostLoad(m, size, h);
+  const hstore = (h: Expr, v: Expr) => hostStore(m, size, h, v);
   if (kind === "ld") {
     // ld(seg, off, eip, site) -> value; locals lin e
     m.addFunction(
@@ -436,35 +460,12 @@ class FnEmitter {
   private fast(lin: number, e: number, offExpr: Expr, size: number, write: boolean): [Expr[], Expr] {
     const m = this.m;
     const [mask, ok] = this.mask(write);
-    const setup = [
-      this.set(lin, offExpr),
-      this.set(e, m.i32.load(this.L.tlb, 4, m.i32.shl(m.i32.shr_u(this.get(lin), this.c(12)), this.c(2)))),
-    ];
-    let cond = m.i32.eq(m.i32.and(this.get(e), this.get(mask)), this.get(ok));
-    if (size > 1)
-      cond = m.i32.and(cond, m.i32.le_u(m.i32.and(this.get(lin), this.c(0xfff)), this.c(0x1000 - size)));
-    return [setup, cond];
+    const setup = [this.set(lin, offExpr), this.set(e, tlbEntry(m, this.L, this.get(lin)))];
+    return [setup, tlbAllows(m, this.get(e), this.get(mask), this.get(ok), this.get(lin), size)];
   }
   /** The host address of the access `fast` checked. */
   private host(lin: number, e: number): Expr {
-    const m = this.m;
-    return m.i32.or(m.i32.and(this.get(e), this.c(-4096)), m.i32.and(this.get(lin), this.c(0xfff)));
-  }
-  private hostLoad(size: number, addr: Expr): Expr {
-    const m = this.m;
-    return size === 4
-      ? m.i32.load(0, 1, addr)
-      : size === 2
-        ? m.i32.load16_u(0, 1, addr)
-        : m.i32.load8_u(0, 1, addr);
-  }
-  private hostStore(size: number, addr: Expr, v: Expr): Expr {
-    const m = this.m;
-    return size === 4
-      ? m.i32.store(0, 1, addr, v)
-      : size === 2
-        ? m.i32.store16(0, 1, addr, v)
-        : m.i32.store8(0, 1, addr, v);
+    return hostAddress(this.m, this.get(e), this.get(lin));
   }
   /** Lockstep builds: report a fast-path store before it happens. */
   private logStore(lin: number, host: Expr, size: number, v: number): Expr[] {
@@ -489,7 +490,7 @@ class FnEmitter {
       [this.c(seg), this.get(lin), this.c(size), this.c(this.eip), this.c(this.site)],
       I32,
     );
-    return m.block(null, [...setup, m.if(ok, this.hostLoad(size, this.host(lin, e)), slow)], I32);
+    return m.block(null, [...setup, m.if(ok, hostLoad(m, size, this.host(lin, e)), slow)], I32);
   }
 
   private store(size: number, seg: number, offExpr: Expr, valExpr: Expr): Expr {
@@ -515,7 +516,7 @@ class FnEmitter {
     );
     const fast = this.seq([
       ...this.logStore(lin, this.host(lin, e), size, v),
-      this.hostStore(size, this.host(lin, e), this.get(v)),
+      hostStore(m, size, this.host(lin, e), this.get(v)),
     ]);
     return this.seq([this.set(v, valExpr), ...setup, m.if(ok, fast, slow)]);
   }
@@ -555,7 +556,7 @@ class FnEmitter {
               [
                 this.set(slow, this.c(0)),
                 this.set(host, this.host(lin, e)),
-                this.hostLoad(size, this.get(host)),
+                hostLoad(m, size, this.get(host)),
               ],
               I32,
             ),
@@ -581,7 +582,7 @@ class FnEmitter {
         v,
         this.m.call(
           this.helper("lw", size, seg),
-          [this.c(this.segOf(i)), this.ea(i), this.c(this.eip), this.c(this.site)],
+          [this.c(seg), this.ea(i), this.c(this.eip), this.c(this.site)],
           this.i32,
         ),
       ),
@@ -602,7 +603,7 @@ class FnEmitter {
           m.call("stw", [this.c(ref.size), this.get(t), this.c(this.eip), this.c(this.site)], NONE),
           this.seq([
             ...this.logStore(lin, this.get(host), ref.size, t),
-            this.hostStore(ref.size, this.get(host), this.get(t)),
+            hostStore(m, ref.size, this.get(host), this.get(t)),
           ]),
         ),
       ]);

@@ -118,12 +118,10 @@ const I64_OPS = {
   mul: bin(0x7e, i64),
   ne: bin(0x52, i32),
   extend_s: un(0xac, i64),
-  extend_u: un(0xad, i64),
 };
 const LOCAL_OPS = {
   get: (index: number, type: Type) => new Expr(0x20, type, null, index),
   set: (index: number, value: Expr) => new Expr(0x21, none, [value], index),
-  tee: (index: number, value: Expr, type: Type) => new Expr(0x22, type, [value], index),
 };
 const GLOBAL_OPS = {
   get: (name: string, type: Type) => new Expr(K_GLOBAL_GET, type, null, name),
@@ -168,12 +166,6 @@ export class Module {
   }
   select(cond: Expr, ifTrue: Expr, ifFalse: Expr): Expr {
     return new Expr(0x1b, ifTrue.type, [ifTrue, ifFalse, cond]);
-  }
-  drop(x: Expr): Expr {
-    return new Expr(0x1a, none, [x]);
-  }
-  unreachable(): Expr {
-    return new Expr(0x00, UNREACHABLE);
   }
   call(name: string, operands: readonly Expr[], type: Type): Expr {
     return new Expr(K_CALL, type, operands, name);
@@ -512,7 +504,6 @@ class Encoder {
       }
       case 0x20:
       case 0x21:
-      case 0x22:
         if (kids) this.expr(w, kids[0]);
         w.byte(e.op);
         w.u32(e.a as number);
